@@ -1,0 +1,66 @@
+# pixstock: `make run` serves the demo, `make test` runs every test. Both set everything up first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: install install-dev translations run worker test bench chromium services clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip "setuptools<81" wheel
+
+# Reinstalls only when a requirements file changes. dlib comes as the prebuilt dlib-bin wheel and
+# face-recognition with --no-deps, so nothing compiles dlib.
+$(STAMP): $(BIN)/python requirements.txt requirements-face.txt
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-face.txt
+	touch $@
+
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(STAMP) translations
+
+install-dev: $(DEV_STAMP) translations
+
+translations: $(STAMP)
+	@$(BIN)/pybabel compile --use-fuzzy -q -d pixstock/translations 2>/dev/null || $(BIN)/pybabel compile -q -d pixstock/translations
+
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) pixstock demo --if-empty
+	@echo "pixstock is at http://$(HOST):$(PORT)"
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/python wsgi.py
+
+worker: install
+	$(FLASK) pixstock worker
+
+# Debian's Chromium for the browser tests (Playwright cannot download its own browser here).
+chromium:
+	@command -v /usr/bin/chromium >/dev/null || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null || \
+	  sudo sh -c 'apt-get update -qq && apt-get install -y -qq chromium' >/dev/null; }
+
+# PostgreSQL and Redis must answer; say how to start them when they do not.
+services:
+	@$(BIN)/python -m pixstock.services.check
+
+test: install-dev chromium services
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install-dev
+	$(BIN)/python bench/processing.py
+	$(BIN)/python bench/face_search.py
+	$(BIN)/python bench/face_accuracy.py ../shared/faces
+	$(BIN)/python bench/gallery.py
+
+clean:
+	rm -rf $(VENV) instance

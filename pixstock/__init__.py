@@ -1,0 +1,68 @@
+"""pixstock: a self-hosted platform for selling event photos."""
+from flask import Flask
+
+from .config import finalize, load_config
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the application: configuration, extensions, blueprints, error handlers, CLI."""
+    app = Flask(__name__, instance_relative_config=False, template_folder="../templates", static_folder="../static")
+    settings = load_config()
+    settings.update(config or {})
+    app.config.update(finalize(settings))
+
+    configure_extensions(app)
+    configure_blueprints(app)
+
+    from . import errors, cli, i18n, templating
+
+    errors.init_app(app)
+    cli.init_app(app)
+    i18n.init_app(app)
+    templating.init_app(app)
+    return app
+
+
+def configure_extensions(app: Flask) -> None:
+    """Bind the extensions created in extensions.py to this app."""
+    from . import models  # noqa: F401  (register every table with the metadata)
+    from .extensions import csrf, db, limiter, login_manager, migrate, socketio
+    from .tasks import queue
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+    # Socket.IO: workers publish through Redis when it is configured; otherwise one process owns everything.
+    socketio.init_app(
+        app,
+        message_queue=app.config["REDIS_URL"],
+        async_mode="threading",
+        cors_allowed_origins=[],
+        manage_session=False,
+    )
+    queue.init_app(app)
+
+
+def configure_blueprints(app: Flask) -> None:
+    """Register one blueprint per area of the product."""
+    from .admin import bp as admin_bp
+    from .api import bp as api_bp
+    from .auth import bp as auth_bp
+    from .main import bp as main_bp
+    from .studio import bp as studio_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp, url_prefix="/auth")
+    app.register_blueprint(studio_bp, url_prefix="/studio")
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"

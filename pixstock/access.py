@@ -1,0 +1,84 @@
+"""Loading objects and authorising access in one step (flaskr's get_post pattern).
+
+Every view loads events, photos and orders through these helpers, so the rules about who
+may see or change what live in one place: 404 when the object does not exist or must stay
+hidden from this user, 403 when they may see it but not do this.
+"""
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user, login_required
+
+from .extensions import db
+from .models import Event, Photo, Role
+
+
+def role_required(*roles: Role):
+    """Require a signed-in user with one of roles (403 otherwise)."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def _is_admin(user) -> bool:
+    return bool(user and getattr(user, "is_authenticated", False) and user.role is Role.ADMIN)
+
+
+def _is_photographer(user) -> bool:
+    return bool(user and getattr(user, "is_authenticated", False) and user.role is Role.PHOTOGRAPHER)
+
+
+def can_upload_to(user, event: Event) -> bool:
+    """Admins upload anywhere; photographers only to events they are assigned to."""
+    return _is_admin(user) or (_is_photographer(user) and event.has_photographer(user))
+
+
+def get_event(event_id: int, user=None, need: str = "view") -> Event:
+    """Load an event and check user may `need` it: view, upload or manage."""
+    user = current_user if user is None else user
+    event = db.session.get(Event, event_id)
+    if event is None:
+        abort(404)
+    staff = _is_admin(user) or (_is_photographer(user) and event.has_photographer(user))
+    if need == "view":
+        if not (event.is_public or staff):
+            abort(404)
+    elif need == "upload":
+        if not staff:
+            abort(404 if not event.is_public else 403)
+        if not can_upload_to(user, event):
+            abort(403)
+    elif need == "manage":
+        if not _is_admin(user):
+            abort(404 if not (event.is_public or staff) else 403)
+    else:
+        raise ValueError(need)
+    return event
+
+
+def get_photo(photo_id: int, user=None, need: str = "view") -> Photo:
+    """Load a photo and check user may `need` it: view, own (its photographer or an admin) or manage."""
+    user = current_user if user is None else user
+    photo = db.session.get(Photo, photo_id)
+    if photo is None:
+        abort(404)
+    owner = _is_admin(user) or (_is_photographer(user) and photo.photographer_id == user.id)
+    visible = owner or (photo.is_visible_to_customers and photo.event.is_public)
+    if not visible:
+        abort(404)
+    if need == "view":
+        return photo
+    if need == "own" and not owner:
+        abort(403)
+    if need == "manage" and not _is_admin(user):
+        abort(403)
+    return photo

@@ -1,0 +1,6 @@
+"""Site-wide pages: home, privacy, health."""
+from flask import Blueprint
+
+bp = Blueprint("main", __name__)
+
+from . import routes  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Plain functions around outside systems: storage, imaging, faces, payments, mail."""

@@ -1,0 +1,298 @@
+"""Faces: find and encode faces in photos and selfies, and match selfies against an event's faces.
+
+Encodings are dlib's 128-d face descriptors (via face_recognition); two faces are the same person when the
+Euclidean distance between their encodings is small. Matching is exact brute force in numpy: an event's
+encodings live in one contiguous float32 matrix per process, refreshed when the event's faces change.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import math
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image, ImageOps
+
+# Chosen on the labelled set with bench/face_accuracy.py (see bench/README.md, "Faces"). A strong match is
+# shown as "this is you"; a maybe match is offered for the customer to confirm.
+STRONG_THRESHOLD = 0.50
+MAYBE_THRESHOLD = 0.55
+
+# Event photos are indexed at the preview size: faces stay large enough to encode, decoding stays cheap.
+PHOTO_MAX_SIDE = 1600
+# Selfies are encoded from this size; a selfie's face is large, so more pixels only cost decode time.
+SELFIE_MAX_SIDE = 1024
+# Selfies are searched for faces at this size, which finds faces down to ~40 px at 640 px with one upsample.
+SELFIE_DETECT_SIDE = 640
+# A selfie with friends: encode at most this many faces (largest first) to keep the request under a second.
+SELFIE_MAX_FACES = 5
+ENCODING_SIZE = 128
+
+
+class FaceImageError(ValueError):
+    """The upload is not an image we can look for faces in; `reason` says why in words for a person."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class FaceImage(NamedTuple):
+    """RGB pixels ready for face detection, and how many original pixels one of these pixels spans."""
+
+    pixels: np.ndarray
+    scale: float
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    """One face: box (top, right, bottom, left), height in pixels, and its 128-d encoding."""
+
+    box: tuple[int, int, int, int]
+    size: int
+    encoding: np.ndarray
+
+
+@dataclass(frozen=True)
+class FaceMatch:
+    """A photo matching a search: its closest face, that face's distance, the ranking score and the band."""
+
+    photo_id: int
+    face_id: int
+    distance: float
+    score: float
+    band: str  # "strong" or "maybe"
+
+
+@functools.cache
+def _face_recognition():
+    """Import face_recognition on first use, so web processes that only match never load dlib's models."""
+    # face_recognition_models warns about pkg_resources on import, and face_recognition sets Pillow's
+    # LOAD_TRUNCATED_IMAGES globally, which would make the rest of the app accept half-uploaded files.
+    from PIL import ImageFile
+
+    truncated = ImageFile.LOAD_TRUNCATED_IMAGES
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        import face_recognition
+    ImageFile.LOAD_TRUNCATED_IMAGES = truncated
+    return face_recognition
+
+
+@functools.cache
+def _register_heif() -> None:
+    """Teach Pillow to read HEIC/HEIF, the format of most iPhone selfies."""
+    try:
+        import pillow_heif
+    except ImportError:  # optional: without it HEIC uploads are refused with a clear reason
+        return
+    pillow_heif.register_heif_opener()
+
+
+def load_face_image(source, max_side: int = PHOTO_MAX_SIDE) -> FaceImage:
+    """Decode a path, file-like or bytes into upright RGB pixels no longer than max_side, with the scale."""
+    _register_heif()
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(source)
+    try:
+        # Image.open sniffs the content; file names and declared types are not trusted.
+        with Image.open(source) as image:
+            width, height = image.size
+            if image.format == "JPEG" and max(width, height) > max_side:
+                # Decode at 1/2, 1/4 or 1/8 scale straight from the JPEG: a 12 MP selfie then costs a
+                # fraction of a full decode. The box keeps the aspect ratio so draft picks the right scale.
+                ratio = max_side / max(width, height)
+                image.draft("RGB", (max(1, math.ceil(width * ratio)), max(1, math.ceil(height * ratio))))
+            # exif_transpose reads the orientation before the pixels load; it works on the drafted image.
+            image = ImageOps.exif_transpose(image)
+            image = _to_rgb(image)
+    except Image.DecompressionBombError:
+        raise FaceImageError("The image has too many pixels.") from None
+    except Image.UnidentifiedImageError:
+        raise FaceImageError("The file is not an image we can read (JPEG, PNG, WebP or HEIC).") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise FaceImageError(f"The image could not be decoded ({error}).") from None
+    # The original size after orientation, which is what Face boxes are stored against.
+    original_long = max(height, width)
+    if max(image.size) > max_side:
+        ratio = max_side / max(image.size)
+        size = (max(1, round(image.width * ratio)), max(1, round(image.height * ratio)))
+        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return FaceImage(np.asarray(image), original_long / max(image.size))
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any mode to RGB, putting transparent areas on white rather than on undefined colour."""
+    if image.mode == "RGB":
+        image.load()
+        return image
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image, mask=image.getchannel("A"))
+        return background
+    if image.mode.startswith("I;16"):
+        # 16-bit greyscale PNG: keep the top 8 bits rather than letting convert clip everything to white.
+        image = image.point(lambda value: value / 256).convert("L")
+    return image.convert("RGB")
+
+
+def detect_faces(image, model: str = "hog", upsample: int = 1) -> list[DetectedFace]:
+    """Find and encode every face in RGB pixels; boxes are in the given image's coordinates."""
+    pixels = image.pixels if isinstance(image, FaceImage) else np.asarray(image)
+    fr = _face_recognition()
+    boxes = fr.face_locations(pixels, number_of_times_to_upsample=upsample, model=model)
+    return _encode(pixels, boxes)
+
+
+def _encode(pixels: np.ndarray, boxes) -> list[DetectedFace]:
+    """Encode faces at known boxes with the 5-point aligner, which dlib's face model was trained with."""
+    if not boxes:
+        return []
+    boxes = [tuple(int(value) for value in box) for box in boxes]
+    encodings = _face_recognition().face_encodings(pixels, known_face_locations=boxes, model="small")
+    return [
+        DetectedFace(box=box, size=box[2] - box[0], encoding=np.asarray(encoding, dtype=np.float32))
+        for box, encoding in zip(boxes, encodings)
+    ]
+
+
+def scale_box(box, scale: float, bounds: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
+    """Map a (top, right, bottom, left) box by scale, optionally clamped to (width, height)."""
+    top, right, bottom, left = (round(value * scale) for value in box)
+    if bounds is not None:
+        width, height = bounds
+        top, left = max(0, top), max(0, left)
+        bottom, right = min(height, bottom), min(width, right)
+    return top, right, bottom, left
+
+
+def to_original(face: DetectedFace, scale: float) -> DetectedFace:
+    """Return the face with its box and size in original-image pixels (what Face rows store)."""
+    box = scale_box(face.box, scale)
+    return DetectedFace(box=box, size=box[2] - box[0], encoding=face.encoding)
+
+
+def detect_photo_faces(source, model: str = "hog", upsample: int = 1) -> list[DetectedFace]:
+    """Load an event photo at preview size and return its faces in original-image coordinates."""
+    image = load_face_image(source, PHOTO_MAX_SIDE)
+    return [to_original(face, image.scale) for face in detect_faces(image, model=model, upsample=upsample)]
+
+
+def encode_selfie(source, max_faces: int = SELFIE_MAX_FACES) -> list[DetectedFace]:
+    """Find and encode the faces of a selfie, largest first; boxes are in original-image coordinates."""
+    image = load_face_image(source, SELFIE_MAX_SIDE)
+    pixels = image.pixels
+    # Detect on a small copy (detection cost grows with the pixel count), encode on the larger one: the
+    # encoder works on a 150 px aligned crop, so it wants the face at least that big.
+    small, factor = _shrink(pixels, SELFIE_DETECT_SIDE)
+    boxes = _face_recognition().face_locations(small, number_of_times_to_upsample=1, model="hog")
+    boxes = [scale_box(box, factor, bounds=(pixels.shape[1], pixels.shape[0])) for box in boxes]
+    boxes.sort(key=lambda box: box[2] - box[0], reverse=True)
+    faces = _encode(pixels, boxes[:max_faces])
+    return [to_original(face, image.scale) for face in faces]
+
+
+def _shrink(pixels: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Downscale pixels to max_side if larger; return them and the factor back to the input's coordinates."""
+    height, width = pixels.shape[:2]
+    if max(height, width) <= max_side:
+        return pixels, 1.0
+    ratio = max_side / max(height, width)
+    size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
+    small = Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return np.asarray(small), max(height, width) / max(size)
+
+
+# Matching ---------------------------------------------------------------------------------------------------
+
+# Rows multiplied per BLAS call. OpenBLAS multiplies a 2,048-row block (1 MB, inside L2) by up to three
+# selfies at memory speed, while one call over 600k rows with 2-3 columns takes twice as long.
+_CHUNK_ROWS = 2048
+# Slack on squared distances when picking candidates in float32, so rounding can never drop a face that the
+# exact float64 distance would keep (float32 error on these values is ~1e-6).
+_CANDIDATE_SLACK = 1e-3
+# How much other selfies agreeing lower a face's score: per agreeing selfie, this share of how far inside the
+# maybe threshold it is (see bench/README.md, "Faces", for the choice).
+AGREEMENT_WEIGHT = 0.25
+MAX_SELFIES = 3
+
+
+class FaceIndex:
+    """An event's face encodings as one contiguous float32 matrix, searched exactly by brute force."""
+
+    def __init__(self, encodings, face_ids, photo_ids, version=None):
+        self.encodings = np.ascontiguousarray(encodings, dtype=np.float32).reshape(-1, ENCODING_SIZE)
+        self.face_ids = np.asarray(face_ids, dtype=np.int64)
+        self.photo_ids = np.asarray(photo_ids, dtype=np.int64)
+        if not len(self.face_ids) == len(self.photo_ids) == len(self.encodings):
+            raise ValueError("encodings, face_ids and photo_ids must have the same length")
+        # ||a||^2 once per face, so a search is one matrix product plus cheap vector arithmetic.
+        self.squared_norms = np.einsum("ij,ij->i", self.encodings, self.encodings)
+        self.version = version
+
+    def __len__(self) -> int:
+        return len(self.face_ids)
+
+    def search(self, query_encodings, strong: float = STRONG_THRESHOLD, maybe: float = MAYBE_THRESHOLD):
+        """Return a FaceMatch per photo with a face within maybe of any selfie, best first."""
+        queries = np.asarray(query_encodings, dtype=np.float32).reshape(-1, ENCODING_SIZE)
+        if len(queries) == 0 or len(self) == 0:
+            return []
+        maybe = max(maybe, strong)
+        rows = self._candidates(queries, maybe)
+        if len(rows) == 0:
+            return []
+        # Exact distances for the few candidates, in float64 like face_recognition.face_distance.
+        distances = np.linalg.norm(
+            self.encodings[rows].astype(np.float64)[:, None, :] - queries.astype(np.float64)[None, :, :], axis=2
+        )
+        best = distances.min(axis=1)
+        keep = best <= maybe
+        rows, distances, best = rows[keep], distances[keep], best[keep]
+        scores = combined_scores(distances, maybe)
+        # Per photo the face with the lowest score (then distance): sort by photo, score, distance, take firsts.
+        photos = self.photo_ids[rows]
+        order = np.lexsort((best, scores, photos))
+        firsts = order[np.r_[True, photos[order][1:] != photos[order][:-1]]]
+        # Rank by score, then distance, then photo id so equal scores come back in a stable order.
+        ranked = firsts[np.lexsort((photos[firsts], best[firsts], scores[firsts]))]
+        return [
+            FaceMatch(
+                photo_id=int(photos[i]),
+                face_id=int(self.face_ids[rows[i]]),
+                distance=float(best[i]),
+                score=float(scores[i]),
+                band="strong" if scores[i] <= strong else "maybe",
+            )
+            for i in ranked
+        ]
+
+    def _candidates(self, queries: np.ndarray, maybe: float) -> np.ndarray:
+        """Rows within maybe of any query by ||a||^2 + ||b||^2 - 2ab in float32, with slack for rounding."""
+        count = len(self)
+        products = np.empty((count, len(queries)), dtype=np.float32)
+        transposed = np.ascontiguousarray(queries.T)
+        for start in range(0, count, _CHUNK_ROWS):
+            np.matmul(self.encodings[start:start + _CHUNK_ROWS], transposed, out=products[start:start + _CHUNK_ROWS])
+        # d^2 <= t^2  <=>  a.b >= (||a||^2 + ||b||^2 - t^2) / 2: one comparison per face and selfie.
+        query_norms = np.einsum("ij,ij->i", queries, queries)
+        limits = (self.squared_norms[:, None] + (query_norms - np.float32(maybe * maybe + _CANDIDATE_SLACK))[None, :])
+        limits *= np.float32(0.5)
+        return np.flatnonzero((products >= limits).any(axis=1))
+
+
+def combined_scores(distances: np.ndarray, maybe: float) -> np.ndarray:
+    """Score faces (rows) against several selfies (columns): best distance, lowered when other selfies agree."""
+    distances = np.asarray(distances, dtype=np.float64)
+    best = distances.min(axis=1)
+    if distances.shape[1] == 1:
+        return best
+    # Each other selfie closer than maybe is independent evidence for the same person; an unrelated face that
+    # happens to be near one selfie is rarely near the others. The best distance itself is counted once.
+    support = np.clip(maybe - distances, 0.0, None).sum(axis=1) - np.clip(maybe - best, 0.0, None)
+    return best - AGREEMENT_WEIGHT * support

@@ -1,0 +1,1 @@
+"""Background jobs (RQ), the worker command, and progress emission."""

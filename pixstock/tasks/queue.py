@@ -1,0 +1,90 @@
+"""RQ queues in both modes: real Redis with separate workers, or in-process over fakeredis.
+
+Jobs are plain functions taking ids; they run inside an app context that the worker
+(the `pixstock worker` command, or the in-process thread) pushes, never at import time.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+import fakeredis
+import redis
+import rq
+from flask import Flask, current_app
+from rq.timeouts import TimerDeathPenalty
+
+log = logging.getLogger(__name__)
+
+# Fast work first; faces have their own queue so a crowd of faces never starves thumbnails.
+QUEUES = ("images", "default", "mail", "faces")
+
+
+class InProcessWorker(rq.SimpleWorker):
+    """A SimpleWorker that can run off the main thread (no signals, timer-based timeouts)."""
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self):  # signals only work on the main thread
+        pass
+
+
+class JobQueues:
+    """The app's connection to its queues (stored in app.extensions['pixstock_jobs'])."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        url = app.config.get("REDIS_URL")
+        self.in_process = not url
+        if self.in_process:
+            # One fake server per app, so two apps in one process never share jobs.
+            self.connection = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+        else:
+            self.connection = redis.Redis.from_url(url)
+        self._queues = {name: rq.Queue(name, connection=self.connection) for name in QUEUES}
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def queue(self, name: str) -> rq.Queue:
+        """The RQ queue called name."""
+        return self._queues[name]
+
+    def enqueue(self, func, *args, queue: str = "default", **kwargs) -> rq.job.Job:
+        """Queue func(*args) by reference; start the in-process worker thread if needed."""
+        kwargs.setdefault("job_timeout", 600)
+        job = self._queues[queue].enqueue(func, *args, **kwargs)
+        if self.in_process and self.app.config.get("JOBS_WORKER_THREAD", True):
+            self._ensure_thread()
+        return job
+
+    def drain(self, queues=QUEUES) -> None:
+        """Run every queued job now, in this thread (tests and the demo seed use it)."""
+        worker = InProcessWorker([self._queues[q] for q in queues], connection=self.connection)
+        worker.work(burst=True, logging_level="WARNING")
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._run_thread, name="pixstock-jobs", daemon=True)
+            self._thread.start()
+
+    def _run_thread(self) -> None:
+        with self.app.app_context():
+            worker = InProcessWorker(list(self._queues.values()), connection=self.connection)
+            worker.work(burst=False, logging_level="WARNING", with_scheduler=True)
+
+
+def init_app(app: Flask) -> None:
+    """Attach the queues to the app."""
+    app.extensions["pixstock_jobs"] = JobQueues(app)
+
+
+def jobs() -> JobQueues:
+    """The current app's queues."""
+    return current_app.extensions["pixstock_jobs"]
+
+
+def enqueue(func, *args, queue: str = "default", **kwargs):
+    """Queue a job on the current app's queues."""
+    return jobs().enqueue(func, *args, queue=queue, **kwargs)

@@ -1,0 +1,31 @@
+"""The `pixstock worker` command: an RQ worker process with an app context."""
+import click
+import rq
+from flask import current_app
+from flask.cli import with_appcontext
+
+from ..extensions import db
+from .queue import QUEUES, jobs
+
+
+class AppWorker(rq.Worker):
+    """A forking RQ worker whose work horses never reuse the parent's database connections."""
+
+    def main_work_horse(self, job, queue):
+        db.engine.dispose(close=False)
+        return super().main_work_horse(job, queue)
+
+
+@click.command("worker")
+@click.option("--queues", "-q", default=",".join(QUEUES), help="Comma-separated queues, in priority order.")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@with_appcontext
+def worker_command(queues: str, burst: bool) -> None:
+    """Run an RQ worker for the given queues (needs REDIS_URL)."""
+    if not current_app.config.get("REDIS_URL"):
+        raise click.ClickException("REDIS_URL is not set: in-process mode runs jobs inside the web process.")
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    job_queues = jobs()
+    # The forking Worker runs each job in a child with this app context inherited.
+    worker = AppWorker([job_queues.queue(n) for n in names], connection=job_queues.connection)
+    worker.work(burst=burst, with_scheduler=True)

@@ -1,0 +1,16 @@
+"""WSGI entry point: `flask --app wsgi ...`, gunicorn `wsgi:app`."""
+from pixstock import create_app
+from pixstock.extensions import socketio
+
+app = create_app()
+
+if __name__ == "__main__":
+    import os
+
+    # Development server with Socket.IO support (production runs gunicorn, see Procfile).
+    socketio.run(
+        app,
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=int(os.environ.get("PORT", "5000")),
+        allow_unsafe_werkzeug=True,
+    )
