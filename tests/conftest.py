@@ -5,6 +5,7 @@ fresh app (its own data dir, storage, outbox and in-process queues) and leaves t
 empty again (TRUNCATE ... RESTART IDENTITY), so tests are isolated even when they run the app
 in a thread (browser tests) or jobs in another process (RQ workers).
 """
+import contextvars
 import os
 import re
 import threading
@@ -13,6 +14,7 @@ import uuid
 import psycopg
 import pytest
 import redis as redis_lib
+from flask.globals import _cv_app
 from flask.testing import FlaskClient
 from sqlalchemy import text
 from werkzeug.serving import make_server
@@ -77,7 +79,13 @@ def _test_config(database_url: str, data_dir: str, **extra) -> dict:
 
 
 class CSRFClient(FlaskClient):
-    """A test client that adds the CSRF token to form posts, as a browser would; csrf=False omits it."""
+    """A test client that adds the CSRF token to form posts, as a browser would; csrf=False omits it.
+
+    Each request runs in its own app context (as in production), not the one the `app` fixture
+    pushed for the test's own queries: so `g`, the cached locale and user, and the database session
+    start fresh every request. Objects a test holds are in the test's session: refresh them after
+    a request changes them (`db.session.refresh(obj)`).
+    """
 
     _token_re = re.compile(r'"X-CSRFToken": "([^"]+)"')
 
@@ -101,6 +109,10 @@ class CSRFClient(FlaskClient):
                 if not (isinstance(data, dict) and "csrf_token" in data):
                     headers["X-CSRFToken"] = self.csrf_token()
             kwargs["headers"] = headers
+        return contextvars.copy_context().run(self._open_in_fresh_context, *args, **kwargs)
+
+    def _open_in_fresh_context(self, *args, **kwargs):
+        _cv_app.set(None)  # only inside this copied context: the request pushes its own app context
         return super().open(*args, **kwargs)
 
 
