@@ -9,7 +9,7 @@ PORT ?= 5000
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev translations run worker test bench chromium services clean
+.PHONY: install install-dev translations translations-update run worker test bench chromium services clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ install: $(STAMP) translations
 install-dev: $(DEV_STAMP) translations
 
 translations: $(STAMP)
-	@$(BIN)/pybabel compile --use-fuzzy -q -d pixstock/translations 2>/dev/null || $(BIN)/pybabel compile -q -d pixstock/translations
+	@$(BIN)/pybabel -q compile -d pixstock/translations
 
 run: install
 	$(FLASK) db upgrade
@@ -64,3 +64,8 @@ bench: install-dev
 
 clean:
 	rm -rf $(VENV) instance
+
+# Re-extract translatable strings and rebuild the catalogs from pixstock/translations/<locale>.json.
+translations-update: $(STAMP)
+	$(BIN)/python -m pixstock.translations.update
+	$(BIN)/pybabel -q compile -d pixstock/translations

@@ -47,9 +47,9 @@ def create_token_command(email: str, name: str) -> None:
 
 
 DEMO_ACCOUNTS = [
-    (Role.ADMIN, "admin@pixstock.local"),
-    (Role.PHOTOGRAPHER, "photographer@pixstock.local"),
-    (Role.CUSTOMER, "customer@pixstock.local"),
+    (Role.ADMIN, "admin@pixstock.example.com"),
+    (Role.PHOTOGRAPHER, "photographer@pixstock.example.com"),
+    (Role.CUSTOMER, "customer@pixstock.example.com"),
 ]
 
 

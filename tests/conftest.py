@@ -244,9 +244,15 @@ def live_server(make_app):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    """Context options without base_url: `context` below points it at the test's live server."""
+    return {k: v for k, v in browser_context_args.items() if k != "base_url"}
+
+
 @pytest.fixture
-def base_url(request):
-    """pytest-playwright's base_url: the live server when the test uses one."""
+def context(new_context, request):
+    """A browser context whose relative URLs go to the live server when the test uses one."""
     if "live_server" in request.fixturenames:
-        return request.getfixturevalue("live_server").url
-    return None
+        return new_context(base_url=request.getfixturevalue("live_server").url)
+    return new_context()
