@@ -6,7 +6,7 @@ import re
 import unicodedata
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint, or_, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -26,6 +26,24 @@ LIFECYCLE = [EventStatus.DRAFT, EventStatus.SHOOTING, EventStatus.PROCESSING, Ev
 
 class TransitionError(ValueError):
     """A refused status change; the message says why."""
+
+
+class PricingError(ValueError):
+    """Prices that do not make sense; the message says why."""
+
+
+# Currencies an event may sell in (Stripe and PromptPay settle THB; the others are for visitors' events).
+CURRENCIES = ("THB", "USD", "EUR", "SGD", "MYR")
+
+
+def local_today() -> date:
+    """Today in pixstock's timezone (events expire at local midnight, not UTC's)."""
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app, has_app_context
+
+    zone = current_app.config.get("BABEL_DEFAULT_TIMEZONE") if has_app_context() else None
+    return datetime.now(ZoneInfo(zone or "Asia/Bangkok")).date()
 
 
 def slugify(text: str) -> str:
@@ -109,7 +127,102 @@ class Event(db.Model):
 
     def is_expired(self, today: date | None = None) -> bool:
         """True after the expiry date."""
-        return self.expiry_date is not None and (today or date.today()) > self.expiry_date
+        return self.expiry_date is not None and (today or local_today()) > self.expiry_date
+
+    @property
+    def is_closed_to_customers(self) -> bool:
+        """Closed, or on sale past its expiry: the gallery says so and sells nothing."""
+        return self.status is EventStatus.CLOSED or (self.status is EventStatus.ON_SALE and self.is_expired())
+
+    def set_sales(self, enabled: bool) -> None:
+        """Open or close sales; a closed event never reopens and nothing sells without a price."""
+        if enabled and self.status is EventStatus.CLOSED:
+            raise TransitionError("A closed event is final: its sales cannot reopen.")
+        if enabled and self.price_single <= 0:
+            raise PricingError("Set the single-photo price before opening sales.")
+        self.sales_enabled = bool(enabled)
+
+    @property
+    def pricing(self) -> dict:
+        """Prices in the smallest currency unit: single photo, bundle tiers, the "all photos of me" package."""
+        return {
+            "single": self.price_single,
+            "bundles": [{"count": t.photo_count, "price": t.price} for t in self.bundles],
+            "all_of_me": self.price_all_of_me,
+        }
+
+    def set_pricing(self, single: int, bundles: list[tuple[int, int]], all_of_me: int | None) -> None:
+        """Replace the prices (integers in the smallest unit), or raise PricingError saying what is wrong."""
+
+        def amount(value, what: str) -> int:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise PricingError(f"{what} must be a whole, non-negative amount in the smallest currency unit.")
+            if value > 100_000_000:
+                raise PricingError(f"{what} is implausibly large.")
+            return value
+
+        single = amount(single, "The single-photo price")
+        if all_of_me is not None:
+            all_of_me = amount(all_of_me, "The all-photos-of-me price")
+        tiers: dict[int, int] = {}
+        for count, price in bundles:
+            if isinstance(count, bool) or not isinstance(count, int) or not 2 <= count <= 10_000:
+                raise PricingError("A bundle is for 2 to 10,000 photos.")
+            if count in tiers:
+                raise PricingError(f"There are two bundles of {count} photos.")
+            tiers[count] = amount(price, f"The price of the {count}-photo bundle")
+            if single and tiers[count] >= single * count:
+                raise PricingError(f"The {count}-photo bundle costs no less than {count} single photos.")
+        self.price_single = single
+        self.price_all_of_me = all_of_me
+        # Update tiers in place by photo count: deleting and re-adding the same count in one flush
+        # would trip the (event_id, photo_count) unique constraint.
+        existing = {t.photo_count: t for t in self.bundles}
+        for count, tier in existing.items():
+            if count not in tiers:
+                self.bundles.remove(tier)
+            else:
+                tier.price = tiers[count]
+        for count, price in sorted(tiers.items()):
+            if count not in existing:
+                self.bundles.append(BundleTier(photo_count=count, price=price))
+        self.bundles.sort(key=lambda t: t.photo_count)
+
+    def set_slug(self, slug: str) -> None:
+        """Change the public address, refusing a malformed or taken slug (ValueError)."""
+        slug = (slug or "").strip().lower()
+        if not re.fullmatch(r"[\w-]{1,100}", slug, flags=re.UNICODE):
+            raise ValueError("Use letters, digits and hyphens only (at most 100).")
+        taken = db.session.scalar(select(Event.id).where(Event.slug == slug, Event.id != self.id))
+        if taken is not None:
+            raise ValueError("Another event already uses this address.")
+        self.slug = slug
+
+    def set_cover(self, photo) -> None:
+        """Use one of this event's approved photos as its cover (None clears it)."""
+        if photo is None:
+            self.cover_photo_id = None
+            return
+        if photo.event_id != self.id or not photo.is_visible_to_customers:
+            raise ValueError("The cover must be an approved photo of this event.")
+        self.cover_photo_id = photo.id
+
+    @classmethod
+    def on_sale(cls, search: str | None = None, date_from: date | None = None, date_to: date | None = None):
+        """A query of the events customers can see, newest first, matching name or place and a date range."""
+        today = local_today()
+        query = select(cls).where(
+            cls.status == EventStatus.ON_SALE,
+            or_(cls.expiry_date.is_(None), cls.expiry_date >= today),
+        )
+        if search:
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(or_(cls.name.ilike(pattern, escape="\\"), cls.location.ilike(pattern, escape="\\")))
+        if date_from:
+            query = query.where(cls.event_date >= date_from)
+        if date_to:
+            query = query.where(cls.event_date <= date_to)
+        return query.order_by(cls.event_date.desc().nulls_last(), cls.id.desc())
 
     @property
     def is_public(self) -> bool:
