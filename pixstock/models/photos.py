@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -77,6 +77,21 @@ class Upload(db.Model):
     batch = relationship("UploadBatch")
     photo = relationship("Photo", foreign_keys=[photo_id])
 
+    @property
+    def is_open(self) -> bool:
+        """Still taking bytes (or waiting to be finished)."""
+        return self.status is UploadStatus.UPLOADING
+
+    def close(self, status: UploadStatus, reason: str | None = None, photo_id: int | None = None) -> None:
+        """End the upload: complete, duplicate (of photo_id) or rejected (with a reason); only once."""
+        if self.status is not UploadStatus.UPLOADING:
+            raise ValueError(f"upload {self.id} is already {self.status.value}")
+        if status is UploadStatus.UPLOADING:
+            raise ValueError("closing an upload needs a final status")
+        self.status = status
+        self.reason = reason
+        self.photo_id = photo_id
+
 
 class Photo(db.Model):
     __tablename__ = "photos"
@@ -130,6 +145,40 @@ class Photo(db.Model):
 
     def __repr__(self) -> str:
         return f"<Photo {self.id} event={self.event_id} {self.processing_status.value}>"
+
+    # Processing moves received -> processing -> ready | failed; a retry or a sweep goes back to received.
+    PROCESSING_TRANSITIONS = {
+        ProcessingStatus.RECEIVED: {ProcessingStatus.PROCESSING, ProcessingStatus.FAILED},
+        ProcessingStatus.PROCESSING: {
+            ProcessingStatus.READY, ProcessingStatus.FAILED, ProcessingStatus.RECEIVED, ProcessingStatus.PROCESSING,
+        },
+        ProcessingStatus.READY: {ProcessingStatus.PROCESSING},
+        ProcessingStatus.FAILED: {ProcessingStatus.RECEIVED, ProcessingStatus.PROCESSING},
+    }
+
+    def move_processing_to(self, new: ProcessingStatus, reason: str | None = None) -> None:
+        """Change the processing status along an allowed transition (ValueError otherwise)."""
+        old = self.processing_status or ProcessingStatus.RECEIVED
+        if new is not old and new not in self.PROCESSING_TRANSITIONS[old]:
+            raise ValueError(f"photo {self.id}: processing cannot go from {old.value} to {new.value}")
+        self.processing_status = new
+        self.failure_reason = reason if new is ProcessingStatus.FAILED else None
+        if new is ProcessingStatus.PROCESSING:
+            self.processing_started_at = utcnow()
+            self.processing_attempts = (self.processing_attempts or 0) + 1
+        elif new is ProcessingStatus.READY:
+            self.processed_at = utcnow()
+        elif new is ProcessingStatus.RECEIVED:
+            self.processing_started_at = None
+
+    @classmethod
+    def pending_approval_count(cls) -> int:
+        """How many processed photos wait for an admin's approval (the admins' live badge)."""
+        return db.session.scalar(
+            select(func.count(cls.id)).where(
+                cls.approval_status == ApprovalStatus.PENDING, cls.processing_status == ProcessingStatus.READY
+            )
+        ) or 0
 
     @property
     def is_visible_to_customers(self) -> bool:
