@@ -11,22 +11,34 @@ import io
 import math
 import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from flask import current_app, has_app_context
 from PIL import Image, ImageOps
+from sqlalchemy import func, select
 
-# Chosen on the labelled set with bench/face_accuracy.py (see bench/README.md, "Faces"). A strong match is
-# shown as "this is you"; a maybe match is offered for the customer to confirm.
+from pixstock.extensions import db
+from pixstock.models import ApprovalStatus, Face, Photo, ProcessingStatus
+
+# Distance thresholds, chosen with bench/face_accuracy.py (figures in bench/README.md, "Faces"). A strong match
+# is shown as "this is you": 0.50 leaves a 0.02 margin below the closest pair of different people in the
+# labelled set (0.522) and admits none of 3,382 such pairs. A maybe match is offered for the customer to confirm:
+# 0.56 is the widest threshold whose false-match rate stays at ~0.1 % per photo (it doubles by 0.58) and keeps
+# 97.5 % of the true photos; 0.60, the library's default, lets through four times as many wrong ones.
 STRONG_THRESHOLD = 0.50
-MAYBE_THRESHOLD = 0.55
+MAYBE_THRESHOLD = 0.56
 
 # Event photos are indexed at the preview size: faces stay large enough to encode, decoding stays cheap.
 PHOTO_MAX_SIDE = 1600
+# ...but searched for faces on a greyscale copy at this size: with one upsample HOG still finds faces down to
+# ~55 px of the preview, at half the cost of colour at 1600 px (accuracy is unchanged on the labelled set).
+PHOTO_DETECT_SIDE = 1200
 # Selfies are encoded from this size; a selfie's face is large, so more pixels only cost decode time.
 SELFIE_MAX_SIDE = 1024
-# Selfies are searched for faces at this size, which finds faces down to ~40 px at 640 px with one upsample.
+# ...and searched for faces at this size, which still finds faces of ~65 px in the 1024 px image.
 SELFIE_DETECT_SIDE = 640
 # A selfie with friends: encode at most this many faces (largest first) to keep the request under a second.
 SELFIE_MAX_FACES = 5
@@ -141,19 +153,35 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def detect_faces(image, model: str = "hog", upsample: int = 1) -> list[DetectedFace]:
-    """Find and encode every face in RGB pixels; boxes are in the given image's coordinates."""
+def detect_faces(image, model: str = "hog", upsample: int = 1, detect_side: int | None = None) -> list[DetectedFace]:
+    """Find and encode every face in an image (FaceImage or RGB array); boxes are in its coordinates."""
     pixels = image.pixels if isinstance(image, FaceImage) else np.asarray(image)
-    fr = _face_recognition()
-    boxes = fr.face_locations(pixels, number_of_times_to_upsample=upsample, model=model)
-    return _encode(pixels, boxes)
+    boxes = find_face_boxes(pixels, model=model, upsample=upsample, detect_side=detect_side)
+    return encode_faces(pixels, boxes)
 
 
-def _encode(pixels: np.ndarray, boxes) -> list[DetectedFace]:
-    """Encode faces at known boxes with the 5-point aligner, which dlib's face model was trained with."""
+def find_face_boxes(pixels: np.ndarray, model: str = "hog", upsample: int = 1, detect_side: int | None = None):
+    """Return (top, right, bottom, left) boxes of the faces in RGB pixels, in their coordinates."""
+    height, width = pixels.shape[:2]
+    if model != "hog" or detect_side is None or max(height, width) <= detect_side:
+        # Small images cost little to scan, so they keep colour, which helps HOG a little on tiny faces.
+        return _face_recognition().face_locations(pixels, number_of_times_to_upsample=upsample, model=model)
+    # HOG time grows with pixels and channels: scan a smaller greyscale copy, then map the boxes back.
+    ratio = detect_side / max(height, width)
+    size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
+    small = Image.fromarray(pixels).convert("L").resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    boxes = _face_recognition().face_locations(np.asarray(small), number_of_times_to_upsample=upsample, model=model)
+    factor = max(height, width) / max(size)
+    return [scale_box(box, factor, bounds=(width, height)) for box in boxes]
+
+
+def encode_faces(pixels: np.ndarray, boxes) -> list[DetectedFace]:
+    """Encode the faces at known boxes of RGB pixels."""
+    boxes = [tuple(int(value) for value in box) for box in boxes]
     if not boxes:
         return []
-    boxes = [tuple(int(value) for value in box) for box in boxes]
+    # The 5-point aligner is the one dlib's face model was trained with; the 68-point one is no more accurate
+    # on the labelled set and needs a 100 MB model in memory.
     encodings = _face_recognition().face_encodings(pixels, known_face_locations=boxes, model="small")
     return [
         DetectedFace(box=box, size=box[2] - box[0], encoding=np.asarray(encoding, dtype=np.float32))
@@ -162,7 +190,7 @@ def _encode(pixels: np.ndarray, boxes) -> list[DetectedFace]:
 
 
 def scale_box(box, scale: float, bounds: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
-    """Map a (top, right, bottom, left) box by scale, optionally clamped to (width, height)."""
+    """Multiply a (top, right, bottom, left) box by scale, optionally clamped to (width, height)."""
     top, right, bottom, left = (round(value * scale) for value in box)
     if bounds is not None:
         width, height = bounds
@@ -178,34 +206,21 @@ def to_original(face: DetectedFace, scale: float) -> DetectedFace:
 
 
 def detect_photo_faces(source, model: str = "hog", upsample: int = 1) -> list[DetectedFace]:
-    """Load an event photo at preview size and return its faces in original-image coordinates."""
+    """Find and encode the faces of an event photo; boxes and sizes are in original-image pixels."""
     image = load_face_image(source, PHOTO_MAX_SIDE)
-    return [to_original(face, image.scale) for face in detect_faces(image, model=model, upsample=upsample)]
-
-
-def encode_selfie(source, max_faces: int = SELFIE_MAX_FACES) -> list[DetectedFace]:
-    """Find and encode the faces of a selfie, largest first; boxes are in original-image coordinates."""
-    image = load_face_image(source, SELFIE_MAX_SIDE)
-    pixels = image.pixels
-    # Detect on a small copy (detection cost grows with the pixel count), encode on the larger one: the
-    # encoder works on a 150 px aligned crop, so it wants the face at least that big.
-    small, factor = _shrink(pixels, SELFIE_DETECT_SIDE)
-    boxes = _face_recognition().face_locations(small, number_of_times_to_upsample=1, model="hog")
-    boxes = [scale_box(box, factor, bounds=(pixels.shape[1], pixels.shape[0])) for box in boxes]
-    boxes.sort(key=lambda box: box[2] - box[0], reverse=True)
-    faces = _encode(pixels, boxes[:max_faces])
+    faces = detect_faces(image, model=model, upsample=upsample, detect_side=PHOTO_DETECT_SIDE)
     return [to_original(face, image.scale) for face in faces]
 
 
-def _shrink(pixels: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """Downscale pixels to max_side if larger; return them and the factor back to the input's coordinates."""
-    height, width = pixels.shape[:2]
-    if max(height, width) <= max_side:
-        return pixels, 1.0
-    ratio = max_side / max(height, width)
-    size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
-    small = Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return np.asarray(small), max(height, width) / max(size)
+def encode_selfie(source, max_faces: int = SELFIE_MAX_FACES) -> list[DetectedFace]:
+    """Find and encode the faces of a selfie, largest first; boxes are in original-image pixels."""
+    # A phone selfie of several MB decodes at 1/2-1/8 scale straight to ~1024 px (see load_face_image), is
+    # scanned at 640 px and encoded at 1024 px: the encoder works on a 150 px aligned crop, so a selfie's face
+    # loses nothing, and the whole selfie costs ~0.2 s on one core instead of ~1 s at full size.
+    image = load_face_image(source, SELFIE_MAX_SIDE)
+    boxes = find_face_boxes(image.pixels, detect_side=SELFIE_DETECT_SIDE)
+    boxes = sorted(boxes, key=lambda box: box[2] - box[0], reverse=True)[:max_faces]
+    return [to_original(face, image.scale) for face in encode_faces(image.pixels, boxes)]
 
 
 # Matching ---------------------------------------------------------------------------------------------------
@@ -218,7 +233,8 @@ _CHUNK_ROWS = 2048
 _CANDIDATE_SLACK = 1e-3
 # How much other selfies agreeing lower a face's score: per agreeing selfie, this share of how far inside the
 # maybe threshold it is (see bench/README.md, "Faces", for the choice).
-AGREEMENT_WEIGHT = 0.25
+AGREEMENT_WEIGHT = 0.1
+# The app accepts up to this many selfies per search; FaceIndex.search itself takes any number.
 MAX_SELFIES = 3
 
 
@@ -238,7 +254,13 @@ class FaceIndex:
     def __len__(self) -> int:
         return len(self.face_ids)
 
-    def search(self, query_encodings, strong: float = STRONG_THRESHOLD, maybe: float = MAYBE_THRESHOLD):
+    def search(
+        self,
+        query_encodings,
+        strong: float = STRONG_THRESHOLD,
+        maybe: float = MAYBE_THRESHOLD,
+        agreement: float = AGREEMENT_WEIGHT,
+    ) -> list[FaceMatch]:
         """Return a FaceMatch per photo with a face within maybe of any selfie, best first."""
         queries = np.asarray(query_encodings, dtype=np.float32).reshape(-1, ENCODING_SIZE)
         if len(queries) == 0 or len(self) == 0:
@@ -254,7 +276,7 @@ class FaceIndex:
         best = distances.min(axis=1)
         keep = best <= maybe
         rows, distances, best = rows[keep], distances[keep], best[keep]
-        scores = combined_scores(distances, maybe)
+        scores = combined_scores(distances, maybe, agreement)
         # Per photo the face with the lowest score (then distance): sort by photo, score, distance, take firsts.
         photos = self.photo_ids[rows]
         order = np.lexsort((best, scores, photos))
@@ -286,7 +308,7 @@ class FaceIndex:
         return np.flatnonzero((products >= limits).any(axis=1))
 
 
-def combined_scores(distances: np.ndarray, maybe: float) -> np.ndarray:
+def combined_scores(distances: np.ndarray, maybe: float, agreement: float = AGREEMENT_WEIGHT) -> np.ndarray:
     """Score faces (rows) against several selfies (columns): best distance, lowered when other selfies agree."""
     distances = np.asarray(distances, dtype=np.float64)
     best = distances.min(axis=1)
@@ -295,4 +317,111 @@ def combined_scores(distances: np.ndarray, maybe: float) -> np.ndarray:
     # Each other selfie closer than maybe is independent evidence for the same person; an unrelated face that
     # happens to be near one selfie is rarely near the others. The best distance itself is counted once.
     support = np.clip(maybe - distances, 0.0, None).sum(axis=1) - np.clip(maybe - best, 0.0, None)
-    return best - AGREEMENT_WEIGHT * support
+    return best - agreement * support
+
+
+# Per-process cache of event indexes ----------------------------------------------------------------------
+
+# Cached faces across all events before the least recently searched event is dropped (~0.5 KB per face).
+INDEX_CACHE_MAX_FACES = 2_000_000
+_cache_lock = threading.Lock()
+_event_locks: dict[int, threading.Lock] = {}
+_indexes: OrderedDict[int, FaceIndex] = OrderedDict()
+
+
+def get_event_index(event_id: int) -> FaceIndex:
+    """Return the FaceIndex of every face of an event, loading it on first use or when the faces changed."""
+    # The index holds faces of all the event's photos, visible or not; search_event filters the matches by
+    # visibility at search time, so approving or rejecting a photo takes effect at once without a reload.
+    version = _face_version(event_id)
+    with _cache_lock:
+        index = _indexes.get(event_id)
+        if index is not None and index.version == version:
+            _indexes.move_to_end(event_id)
+            return index
+        event_lock = _event_locks.setdefault(event_id, threading.Lock())
+    # One thread loads an event; others asking for it meanwhile wait and reuse its result.
+    with event_lock:
+        with _cache_lock:
+            index = _indexes.get(event_id)
+            if index is not None and index.version == version:
+                return index
+        index = _load_event_index(event_id)
+        with _cache_lock:
+            _indexes[event_id] = index
+            _indexes.move_to_end(event_id)
+            total = sum(len(cached) for cached in _indexes.values())
+            while total > INDEX_CACHE_MAX_FACES and len(_indexes) > 1:
+                total -= len(_indexes.popitem(last=False)[1])
+        return index
+
+
+def invalidate_event_index(event_id: int) -> None:
+    """Drop an event's cached index in this process (others notice the change by its version)."""
+    with _cache_lock:
+        _indexes.pop(event_id, None)
+
+
+def _face_version(event_id: int) -> tuple[int, int | None]:
+    """Count and highest id of an event's faces: ids only grow, so any insert or delete changes the pair."""
+    count, highest = db.session.execute(
+        select(func.count(Face.id), func.max(Face.id)).where(Face.event_id == event_id)
+    ).one()
+    return int(count), highest
+
+
+def _load_event_index(event_id: int) -> FaceIndex:
+    """Read all of an event's encodings into one FaceIndex, versioned by the rows actually read."""
+    statement = select(Face.id, Face.photo_id, Face.encoding).where(Face.event_id == event_id)
+    face_ids, photo_ids, blobs = [], [], []
+    count, highest = 0, None
+    for face_id, photo_id, encoding in db.session.execute(statement.execution_options(yield_per=20_000)):
+        count += 1
+        highest = face_id if highest is None else max(highest, face_id)
+        if encoding is None or len(encoding) != ENCODING_SIZE * 4:
+            continue  # a damaged row must not break every search of the event
+        face_ids.append(face_id)
+        photo_ids.append(photo_id)
+        blobs.append(encoding)
+    encodings = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(-1, ENCODING_SIZE)
+    return FaceIndex(encodings, face_ids, photo_ids, version=(count, highest))
+
+
+def search_thresholds() -> tuple[float, float]:
+    """The (strong, maybe) thresholds: the app's FACE_STRONG/MAYBE_THRESHOLD config, else the defaults."""
+    config = current_app.config if has_app_context() else {}
+    strong = config.get("FACE_STRONG_THRESHOLD")
+    maybe = config.get("FACE_MAYBE_THRESHOLD")
+    return (
+        STRONG_THRESHOLD if strong in (None, "") else float(strong),
+        MAYBE_THRESHOLD if maybe in (None, "") else float(maybe),
+    )
+
+
+def search_event(event_id: int, query_encodings, strong: float | None = None, maybe: float | None = None):
+    """Search an event's photos that customers may see (approved and ready); FaceMatch list, best first."""
+    default_strong, default_maybe = search_thresholds()
+    matches = get_event_index(event_id).search(
+        query_encodings,
+        strong=default_strong if strong is None else strong,
+        maybe=default_maybe if maybe is None else maybe,
+    )
+    visible = _visible_photo_ids(event_id, [match.photo_id for match in matches])
+    return [match for match in matches if match.photo_id in visible]
+
+
+def _visible_photo_ids(event_id: int, photo_ids: list[int]) -> set[int]:
+    """Which of these photos are approved and ready, checked now so a rejection hides a photo at once."""
+    visible: set[int] = set()
+    for start in range(0, len(photo_ids), 5_000):  # stay far below the driver's bind-parameter limit
+        visible.update(
+            db.session.scalars(
+                select(Photo.id).where(
+                    Photo.id.in_(photo_ids[start:start + 5_000]),
+                    Photo.event_id == event_id,
+                    Photo.approval_status == ApprovalStatus.APPROVED,
+                    Photo.processing_status == ProcessingStatus.READY,
+                )
+            )
+        )
+    return visible
