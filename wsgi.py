@@ -8,6 +8,8 @@ if __name__ == "__main__":
     import os
 
     # Development server with Socket.IO support (production runs gunicorn, see Procfile).
+    # In-process mode: jobs and periodic sweeps run in threads of this process.
+    app.extensions["pixstock_jobs"].start_background()
     socketio.run(
         app,
         host=os.environ.get("HOST", "127.0.0.1"),

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from .auth.services import create_user
 from .extensions import db
 from .models import ApiToken, BundleTier, Event, EventPhotographer, EventStatus, Role, User
+from .tasks.schedule import scheduler_command
 from .tasks.worker import worker_command
 
 pixstock = AppGroup("pixstock", help="pixstock administration commands.")
@@ -103,4 +104,5 @@ def demo_command(photos: int, if_empty: bool) -> None:
 def init_app(app: Flask) -> None:
     """Register the command group."""
     pixstock.add_command(worker_command)
+    pixstock.add_command(scheduler_command)
     app.cli.add_command(pixstock)

@@ -18,12 +18,16 @@ def select_locale() -> str:
 
 
 def format_money(amount: int | None, currency: str = "THB", locale=None) -> str:
-    """Format an amount in the smallest unit (satang) for display, e.g. ฿1,250.00."""
+    """Format an amount in the smallest unit (satang) for display: ฿1,250, ฿99.50."""
     if amount is None:
         return ""
     locale = str(locale or get_locale() or "en")
     babel_locale = {"th": "th_TH", "en": "en_US"}.get(locale, locale)
-    return format_currency(amount / 100, currency, locale=babel_locale)
+    if currency == "THB":
+        # English data spells the symbol "THB"; Thai shoppers in either language expect ฿.
+        babel_locale = "th_TH" if locale in ("en", "th") else babel_locale
+    pattern = "¤#,##0" if amount % 100 == 0 else "¤#,##0.00"
+    return format_currency(amount / 100, currency, format=pattern, locale=babel_locale, currency_digits=False)
 
 
 def init_app(app: Flask) -> None:

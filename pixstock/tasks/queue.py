@@ -43,6 +43,7 @@ class JobQueues:
             self.connection = redis.Redis.from_url(url)
         self._queues = {name: rq.Queue(name, connection=self.connection) for name in QUEUES}
         self._thread: threading.Thread | None = None
+        self._scheduler_thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def queue(self, name: str) -> rq.Queue:
@@ -53,9 +54,23 @@ class JobQueues:
         """Queue func(*args) by reference; start the in-process worker thread if needed."""
         kwargs.setdefault("job_timeout", 600)
         job = self._queues[queue].enqueue(func, *args, **kwargs)
+        self.ensure_worker()
+        return job
+
+    def ensure_worker(self) -> None:
+        """In-process mode: make sure the worker thread is running (unless tests drain by hand)."""
         if self.in_process and self.app.config.get("JOBS_WORKER_THREAD", True):
             self._ensure_thread()
-        return job
+
+    def start_background(self) -> None:
+        """In-process mode: start the worker thread and the periodic scheduler thread now."""
+        if not (self.in_process and self.app.config.get("JOBS_WORKER_THREAD", True)):
+            return
+        from .schedule import run_in_thread
+
+        self._ensure_thread()
+        if self._scheduler_thread is None:
+            self._scheduler_thread = run_in_thread(self.app)
 
     def drain(self, queues=QUEUES) -> None:
         """Run every queued job now, in this thread (tests and the demo seed use it)."""
