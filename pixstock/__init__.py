@@ -53,9 +53,11 @@ def configure_blueprints(app: Flask) -> None:
     from .api import bp as api_bp
     from .auth import bp as auth_bp
     from .main import bp as main_bp
+    from .shop import bp as shop_bp
     from .studio import bp as studio_bp
 
     app.register_blueprint(main_bp)
+    app.register_blueprint(shop_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(studio_bp, url_prefix="/studio")
     app.register_blueprint(admin_bp, url_prefix="/admin")

@@ -10,7 +10,7 @@ from flask import abort
 from flask_login import current_user, login_required
 
 from .extensions import db
-from .models import Event, Photo, Role
+from .models import DownloadGrant, Event, Order, Photo, Role
 
 
 def role_required(*roles: Role):
@@ -82,3 +82,31 @@ def get_photo(photo_id: int, user=None, need: str = "view") -> Photo:
     if need == "manage" and not _is_admin(user):
         abort(403)
     return photo
+
+
+def get_order(order_id: int, user=None, token: str | None = None) -> Order:
+    """Load an order for someone entitled to it: its owner, an admin, its token, or the browser that placed it.
+
+    Anyone else gets 404, so order ids reveal nothing.
+    """
+    from .shop.links import remembered_orders  # the shop owns the session key
+
+    user = current_user if user is None else user
+    order = db.session.get(Order, order_id)
+    if order is None:
+        abort(404)
+    owner = bool(getattr(user, "is_authenticated", False)) and order.user_id is not None and order.user_id == user.id
+    if not (owner or _is_admin(user) or order.check_token(token) or order.id in remembered_orders()):
+        abort(404)
+    return order
+
+
+def get_grant(token: str) -> DownloadGrant:
+    """Load the download grant a signed download token names (404 for a bad token); usability is the caller's."""
+    from .shop.links import load_grant_id
+
+    grant_id = load_grant_id(token)
+    grant = db.session.get(DownloadGrant, grant_id) if grant_id is not None else None
+    if grant is None:
+        abort(404)
+    return grant

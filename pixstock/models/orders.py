@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .base import UTCDateTime, enum_column, utcnow
+from .events import TransitionError
 
 
 class OrderStatus(enum.Enum):
@@ -18,6 +21,18 @@ class OrderStatus(enum.Enum):
     EXPIRED = "expired"
     CANCELLED = "cancelled"
     REFUNDED = "refunded"
+
+
+# Paid is reachable from every unpaid state: when the provider says the money moved (a late webhook
+# after a cancel or an expiry), the customer must get what they paid for.
+ORDER_TRANSITIONS = {
+    OrderStatus.PENDING: {OrderStatus.PAID, OrderStatus.FAILED, OrderStatus.EXPIRED, OrderStatus.CANCELLED},
+    OrderStatus.FAILED: {OrderStatus.PAID},
+    OrderStatus.EXPIRED: {OrderStatus.PAID},
+    OrderStatus.CANCELLED: {OrderStatus.PAID},
+    OrderStatus.PAID: {OrderStatus.REFUNDED},
+    OrderStatus.REFUNDED: set(),
+}
 
 
 class PaymentStatus(enum.Enum):
@@ -70,6 +85,31 @@ class Order(db.Model):
     payments: Mapped[list[Payment]] = relationship(back_populates="order", cascade="all, delete-orphan")
     user = relationship("User")
     event = relationship("Event")
+
+    def __repr__(self) -> str:
+        return f"<Order {self.id} {self.status.value} {self.total} {self.currency}>"
+
+    @property
+    def is_paid(self) -> bool:
+        return self.status is OrderStatus.PAID
+
+    def transition_to(self, new: OrderStatus) -> None:
+        """Change status along ORDER_TRANSITIONS, or raise TransitionError."""
+        if new not in ORDER_TRANSITIONS[self.status]:
+            raise TransitionError(f"An order cannot go from {self.status.value} to {new.value}.")
+        self.status = new
+        if new is OrderStatus.PAID:
+            self.paid_at = utcnow()
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def check_token(self, token: str | None) -> bool:
+        """True when token is this order's access token (constant-time)."""
+        if not token or not self.token_hash:
+            return False
+        return hmac.compare_digest(self.hash_token(token), self.token_hash)
 
 
 class OrderItem(db.Model):
@@ -127,6 +167,29 @@ class DownloadGrant(db.Model):
         now = now or utcnow()
         return self.revoked_at is None and self.expires_at > now and self.download_count < self.max_downloads
 
+    @classmethod
+    def consume(cls, grant_ids: list[int], now: datetime | None = None) -> list[int]:
+        """Count one download on each usable grant of grant_ids; return the ids that were usable.
+
+        One conditional UPDATE, so two simultaneous downloads can never both take the last one.
+        """
+        if not grant_ids:
+            return []
+        now = now or utcnow()
+        result = db.session.execute(
+            update(cls)
+            .where(
+                cls.id.in_(grant_ids),
+                cls.revoked_at.is_(None),
+                cls.expires_at > now,
+                cls.download_count < cls.max_downloads,
+            )
+            .values(download_count=cls.download_count + 1)
+            .returning(cls.id)
+            .execution_options(synchronize_session=False)
+        )
+        return sorted(result.scalars())
+
 
 class CommissionEntry(db.Model):
     """What a photographer earns (or loses on a refund) for one photo sold."""
@@ -141,6 +204,12 @@ class CommissionEntry(db.Model):
     amount: Mapped[int] = mapped_column(Integer)  # negative for a refund reversal
     kind: Mapped[str] = mapped_column(String(10), default="sale")  # sale | refund
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    @staticmethod
+    def share(price: int, rate_bps: int) -> int:
+        """The photographer's share of price in whole satang, half a satang rounded up."""
+        # Integer arithmetic only: the same inputs give the same satang on every machine.
+        return (price * rate_bps + 5000) // 10000
 
 
 class WebhookEvent(db.Model):
