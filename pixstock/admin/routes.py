@@ -1,48 +1,20 @@
-"""Admin views."""
-from flask import flash, redirect, render_template, url_for
-from flask_babel import gettext as _
-from flask_login import current_user
-from sqlalchemy import select
+"""The admin home."""
+from flask import render_template
+from sqlalchemy import func, select
 
 from ..access import role_required
-from ..auth.services import invite_photographer
+from ..approval import pending_count
 from ..extensions import db
-from ..models import AuditLog, Role, User
+from ..models import Event, EventStatus, Role
 from . import bp
-from .forms import InvitePhotographerForm
 
 
 @bp.get("/")
 @role_required(Role.ADMIN)
 def index():
-    """The admin home."""
-    return render_template("admin/index.html")
-
-
-@bp.get("/photographers")
-@role_required(Role.ADMIN)
-def photographers():
-    """Every photographer with their status and commission rate."""
-    rows = db.session.scalars(select(User).where(User.role == Role.PHOTOGRAPHER).order_by(User.email)).all()
-    return render_template("admin/photographers.html", photographers=rows, form=InvitePhotographerForm())
-
-
-@bp.post("/photographers/invite")
-@role_required(Role.ADMIN)
-def invite():
-    """Invite a photographer by email: they get a link to set a password."""
-    form = InvitePhotographerForm()
-    if form.validate_on_submit():
-        try:
-            user = invite_photographer(
-                form.email.data, int(form.commission_percent.data * 100), form.display_name.data, form.phone.data
-            )
-        except ValueError as exc:
-            form.email.errors.append(str(exc))
-        else:
-            AuditLog.record(current_user, "photographer.invite", user, email=user.email)
-            db.session.commit()
-            flash(_("Invitation sent to %(email)s.", email=user.email), "success")
-            return redirect(url_for("admin.photographers"))
-    rows = db.session.scalars(select(User).where(User.role == Role.PHOTOGRAPHER).order_by(User.email)).all()
-    return render_template("admin/photographers.html", photographers=rows, form=form), 422
+    """The admin home: the queue's size and the events that are running."""
+    by_status = dict(db.session.execute(select(Event.status, func.count(Event.id)).group_by(Event.status)).all())
+    running = db.session.scalars(
+        select(Event).where(Event.status != EventStatus.CLOSED).order_by(Event.event_date.desc().nulls_first()).limit(20)
+    ).all()
+    return render_template("admin/index.html", pending=pending_count(), by_status=by_status, running=running)

@@ -7,7 +7,7 @@ import unicodedata
 from datetime import date, datetime
 
 from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint, or_, select
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
 from ..extensions import db
 from .base import UTCDateTime, enum_column, utcnow
@@ -46,10 +46,16 @@ def local_today() -> date:
     return datetime.now(ZoneInfo(zone or "Asia/Bangkok")).date()
 
 
+def _slug_char(char: str) -> bool:
+    # Letters, digits and combining marks: Thai vowels and tone marks are marks (Mn), not \w.
+    return char in "-_" or unicodedata.category(char)[0] in "LMN"
+
+
 def slugify(text: str) -> str:
-    """Make a URL slug; non-Latin names (Thai) keep their letters."""
+    """Make a URL slug; non-Latin names (Thai) keep their letters and marks."""
     text = unicodedata.normalize("NFKC", text or "").strip().lower()
-    text = re.sub(r"[^\w]+", "-", text, flags=re.UNICODE).strip("-_")
+    text = "".join(char if _slug_char(char) else "-" for char in text)
+    text = re.sub(r"-{2,}", "-", text).strip("-_")
     return text[:80] or "event"
 
 
@@ -79,6 +85,8 @@ class Event(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
+    # post_update: events and photos point at each other, so the cover is written after both rows exist.
+    cover_photo = relationship("Photo", foreign_keys=[cover_photo_id], post_update=True)
     bundles: Mapped[list[BundleTier]] = relationship(
         back_populates="event", cascade="all, delete-orphan", order_by="BundleTier.photo_count"
     )
@@ -191,9 +199,12 @@ class Event(db.Model):
     def set_slug(self, slug: str) -> None:
         """Change the public address, refusing a malformed or taken slug (ValueError)."""
         slug = (slug or "").strip().lower()
-        if not re.fullmatch(r"[\w-]{1,100}", slug, flags=re.UNICODE):
+        if not 0 < len(slug) <= 100 or not all(_slug_char(char) for char in slug):
             raise ValueError("Use letters, digits and hyphens only (at most 100).")
-        taken = db.session.scalar(select(Event.id).where(Event.slug == slug, Event.id != self.id))
+        query = select(Event.id).where(Event.slug == slug)
+        if self.id is not None:
+            query = query.where(Event.id != self.id)
+        taken = db.session.scalar(query)
         if taken is not None:
             raise ValueError("Another event already uses this address.")
         self.slug = slug
@@ -222,7 +233,8 @@ class Event(db.Model):
             query = query.where(cls.event_date >= date_from)
         if date_to:
             query = query.where(cls.event_date <= date_to)
-        return query.order_by(cls.event_date.desc().nulls_last(), cls.id.desc())
+        # The cover comes in the same query: the home page is one query however many events it lists.
+        return query.options(joinedload(cls.cover_photo)).order_by(cls.event_date.desc().nulls_last(), cls.id.desc())
 
     @property
     def is_public(self) -> bool:
@@ -237,6 +249,27 @@ class Event(db.Model):
     def has_photographer(self, user) -> bool:
         """True when user is assigned to upload to this event."""
         return any(a.user_id == user.id for a in self.assignments)
+
+    def assign(self, user) -> bool:
+        """Let an active photographer upload to this event (ValueError otherwise); False if already assigned."""
+        from .users import Role
+
+        if user.role is not Role.PHOTOGRAPHER:
+            raise ValueError(f"{user.email} is not a photographer.")
+        if not user.active:
+            raise ValueError(f"{user.email} is deactivated.")
+        if self.has_photographer(user):
+            return False
+        self.assignments.append(EventPhotographer(user_id=user.id, user=user))
+        return True
+
+    def unassign(self, user) -> bool:
+        """Stop a photographer uploading to this event (their photos stay); False if they were not assigned."""
+        for assignment in self.assignments:
+            if assignment.user_id == user.id:
+                self.assignments.remove(assignment)
+                return True
+        return False
 
 
 class BundleTier(db.Model):
