@@ -52,11 +52,13 @@ def configure_blueprints(app: Flask) -> None:
     from .admin import bp as admin_bp
     from .api import bp as api_bp
     from .auth import bp as auth_bp
+    from .gallery import bp as gallery_bp
     from .main import bp as main_bp
     from .shop import bp as shop_bp
     from .studio import bp as studio_bp
 
     app.register_blueprint(main_bp)
+    app.register_blueprint(gallery_bp)
     app.register_blueprint(shop_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(studio_bp, url_prefix="/studio")

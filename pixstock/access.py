@@ -110,3 +110,75 @@ def get_grant(token: str) -> DownloadGrant:
     if grant is None:
         abort(404)
     return grant
+
+
+def _is_event_staff(user, event: Event) -> bool:
+    return _is_admin(user) or (_is_photographer(user) and event.has_photographer(user))
+
+
+def get_event_by_slug(slug: str, user=None) -> Event:
+    """Load an event by its public address for the gallery, bundles included.
+
+    Customers reach events on sale, and closed or expired ones (whose page says so); an event
+    still being prepared is a 404 except to its staff, who preview it.
+    """
+    from sqlalchemy import select
+    from sqlalchemy.orm import joinedload
+
+    user = current_user if user is None else user
+    # Joined, not selectin: the bundles come in the same query (galleries stay within three).
+    query = select(Event).where(Event.slug == slug).options(joinedload(Event.bundles))
+    event = db.session.scalars(query).unique().first()
+    if event is None:
+        abort(404)
+    if not (event.is_public or event.is_closed_to_customers or _is_event_staff(user, event)):
+        abort(404)
+    return event
+
+
+def get_gallery_photo(slug: str, photo_id: int, user=None) -> Photo:
+    """Load a photo of the event at slug as customers see it: approved and processed, else 404."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import contains_eager
+
+    user = current_user if user is None else user
+    if photo_id >= 2**31:
+        abort(404)
+    photo = db.session.scalar(
+        select(Photo).join(Photo.event).options(contains_eager(Photo.event))
+        .where(Photo.id == photo_id, Event.slug == slug)
+    )
+    if photo is None or not photo.is_visible_to_customers:
+        abort(404)
+    event = photo.event
+    if not (event.is_public or event.is_closed_to_customers or _is_event_staff(user, event)):
+        abort(404)
+    return photo
+
+
+def get_batch(batch_id: int, user=None, need: str = "view"):
+    """Load an upload batch for its photographer or an admin (404 for anyone else); need="upload" also
+    requires that they may still upload to its event (403)."""
+    from .models import UploadBatch
+
+    user = current_user if user is None else user
+    batch = db.session.get(UploadBatch, batch_id) if 0 < batch_id < 2**31 else None
+    if batch is None:
+        abort(404)
+    if not (_is_admin(user) or (_is_photographer(user) and batch.user_id == user.id)):
+        abort(404)
+    if need == "upload" and not can_upload_to(user, batch.event):
+        abort(403)
+    return batch
+
+
+def get_upload(upload_id: str, user=None, need: str = "view"):
+    """Load a resumable upload for whoever may see or continue its batch (see get_batch)."""
+    from .models import Upload
+
+    user = current_user if user is None else user
+    upload = db.session.get(Upload, upload_id) if upload_id and len(upload_id) <= 32 else None
+    if upload is None:
+        abort(404)
+    get_batch(upload.batch_id, user, need)
+    return upload
