@@ -54,6 +54,7 @@ def configure_blueprints(app: Flask) -> None:
     from .auth import bp as auth_bp
     from .gallery import bp as gallery_bp
     from .main import bp as main_bp
+    from .media import bp as media_bp
     from .shop import bp as shop_bp
     from .studio import bp as studio_bp
 
@@ -64,6 +65,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(studio_bp, url_prefix="/studio")
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
+    app.register_blueprint(media_bp, url_prefix="/media")
 
 
 def _migrations_dir():

@@ -1,6 +1,6 @@
-"""The photographers' studio: their events and uploads."""
+"""The photographers' studio: their events, upload batches, and live upload progress."""
 from flask import Blueprint
 
 bp = Blueprint("studio", __name__)
 
-from . import routes  # noqa: E402,F401
+from . import routes, sockets  # noqa: E402,F401
