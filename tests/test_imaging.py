@@ -94,6 +94,36 @@ def jpeg_declaring(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def linear_rgb_profile() -> bytes:
+    """A minimal ICC v2 display profile: sRGB primaries with linear tone curves (gamma 1.0)."""
+
+    def s15(value):
+        return struct.pack(">i", round(value * 65536))
+
+    def xyz(x, y, z):
+        return b"XYZ \0\0\0\0" + s15(x) + s15(y) + s15(z)
+
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, 0x0100)  # one entry: gamma 1.0
+    name = b"Linear RGB (test)\0"
+    desc = b"desc\0\0\0\0" + struct.pack(">I", len(name)) + name + b"\0" * 78  # no Unicode/Mac names
+    tags = [
+        (b"desc", desc), (b"wtpt", xyz(0.9642, 1.0, 0.8249)), (b"rXYZ", xyz(0.4361, 0.2225, 0.0139)),
+        (b"gXYZ", xyz(0.3851, 0.7169, 0.0971)), (b"bXYZ", xyz(0.1431, 0.0606, 0.7141)),
+        (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve),
+    ]
+    start = 128 + 4 + 12 * len(tags)
+    table = data = b""
+    for signature, body in tags:
+        body += b"\0" * (-len(body) % 4)
+        table += signature + struct.pack(">II", start + len(data), len(body))
+        data += body
+    header = (
+        struct.pack(">I", start + len(data)) + b"\0" * 4 + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ "
+        + b"\0" * 12 + b"acsp" + b"\0" * 28 + s15(0.9642) + s15(1.0) + s15(0.8249)
+    )
+    return header.ljust(128, b"\0") + struct.pack(">I", len(tags)) + table + data
+
+
 def opened(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
@@ -217,9 +247,11 @@ def test_png_with_corrupt_pixel_data_is_rejected(tmp_path):
             call(path)
 
 
-def test_truncated_png_is_rejected(tmp_path):
-    data = encode(textured((400, 300)), "PNG")
-    path = write(tmp_path, "cut.png", data[: len(data) // 2])
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "HEIF"])
+def test_truncated_png_webp_heic_are_rejected(tmp_path, fmt):
+    image = textured((400, 300))
+    data = heic_bytes(image) if fmt == "HEIF" else encode(image, fmt)
+    path = write(tmp_path, "cut.img", data[: len(data) // 2])
     with pytest.raises(ImageRejected, match="truncated or corrupt"):
         imaging.inspect(path)
 
@@ -478,6 +510,22 @@ def test_derivative_sizes(tmp_path, size, preview, medium):
     assert all(opened(data).format == "JPEG" for data in derivatives.values())
 
 
+@pytest.mark.parametrize(
+    "profile, expected",
+    [
+        (linear_rgb_profile, 188),  # linear 0.5 is sRGB-encoded 188
+        (lambda: ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(), 128),  # left alone
+        (lambda: b"not a profile", 128),  # a broken profile is ignored, as browsers do
+    ],
+    ids=["linear-profile", "srgb-profile", "broken-profile"],
+)
+def test_embedded_colour_profile_is_converted_to_srgb(tmp_path, profile, expected):
+    path = write(tmp_path, "icc.jpg", encode(Image.new("RGB", (400, 300), GREY), quality=95, icc_profile=profile()))
+    square = opened(imaging.build_derivatives(path, "x")["square_150"])
+    assert "icc_profile" not in square.info
+    assert all(abs(channel - expected) <= 3 for channel in square.getpixel((75, 75)))
+
+
 def test_panorama_squares_come_from_an_image_tall_enough(tmp_path):
     # 3200x400 with 2 px stripes: the medium (800x100) is too short for a 300 px square and has
     # blurred the stripes to flat grey; the preview (1600x200) still shows them.
@@ -516,6 +564,10 @@ def test_watermark_changes_the_preview_and_medium_but_not_squares(tmp_path):
         share = changed / (image.width * image.height)
         if watermarked:
             assert 0.03 < share < 0.6, (name, share)  # visible, tiled, not a solid block
+            histogram = image.histogram()
+            lighter, darker = sum(histogram[150:]), sum(histogram[:105])
+            assert lighter > 0.02 * share * image.width * image.height, name  # white text
+            assert darker > 0.02 * share * image.width * image.height, name  # its dark outline
         else:
             assert share < 0.001, (name, share)
 

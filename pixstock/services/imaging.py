@@ -7,7 +7,8 @@ Photographers upload thousands of 24 MP JPEGs per event, so the derivative path 
   1/2, 1/4 or 1/8 size image for little more than the cost of reading the compressed data. A 6000x4000
   photo decodes straight to 1500x1000, which becomes the preview.
 - The largest derivative is made first and each smaller one from the previous one.
-- The watermark is rendered once per (text, output size) into cached masks and pasted through them.
+- The watermark is rendered once per (text, output size) into a cached overlay and pasted through
+  its mask in one pass.
 
 Everything a customer can download is re-encoded without EXIF, GPS, XMP or ICC data: pixels are
 converted to sRGB first, so dropping the profile loses nothing.
@@ -34,8 +35,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pillow_heif
-from PIL import ExifTags, Image, ImageCms, ImageDraw, ImageFile, ImageFont, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageChops, ImageCms, ImageDraw, ImageFile, ImageFont
 
 # Thumbnails, depth maps and auxiliary images inside a HEIC are never used: don't decode them.
 pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
@@ -64,16 +66,17 @@ WATERMARK_LOGO_OPACITY = 0.70
 # put a font that does (e.g. Noto Sans Thai Bold) first if event names are written in Thai.
 WATERMARK_FONTS = ["DejaVuSans-Bold.ttf", "LiberationSans-Bold.ttf"]
 
-TYPE_NAMES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WebP", "image/heic": "HEIC", "image/heif": "HEIF"}
 # Content type -> the Pillow format allowed to open it, so a file is parsed by exactly one decoder.
 _PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP", "image/heic": "HEIF", "image/heif": "HEIF"}
 _HEIC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"}
 _HEIF_BRANDS = {b"mif1", b"msf1"}
 _AVIF_BRANDS = {b"avif", b"avis"}
+# Pillow opens camera JPEGs that carry a second, preview image (MPF) as "MPO"; both decode with libjpeg.
+_JPEG_FORMATS = ("JPEG", "MPO")
 
 # Decoders report bad input through many exception types; all of them mean "not a usable image".
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, RuntimeError)
-# Pillow's fallback when someone sets Image.MAX_IMAGE_PIXELS = None: twice its default, ~179 MP.
+# The limit when someone sets Image.MAX_IMAGE_PIXELS = None: twice Pillow's default, ~179 MP.
 _FALLBACK_MAX_PIXELS = 2 * 89_478_485
 
 EMPTY = "The file is empty."
@@ -127,7 +130,7 @@ def inspect(path, default_tz: tzinfo | str = DEFAULT_TZ) -> ImageInfo:
     """Validate the file at path fully (including a decode) and return its size and metadata."""
     with _open(path) as (content_type, image):
         info = _info(content_type, image, default_tz)
-        if image.format in ("JPEG", "MPO"):
+        if image.format in _JPEG_FORMATS:
             # The cheapest decode that still reads every byte of the compressed data: 1/8 scale.
             image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
         _load(image)
@@ -415,7 +418,7 @@ def _decode(image: ImageFile.ImageFile, max_side: int, orientation: int = 1) -> 
     """
     icc_profile = image.info.get("icc_profile")
     width, height = image.size
-    if image.format in ("JPEG", "MPO"):  # MPO: camera JPEGs carrying a second, preview image
+    if image.format in _JPEG_FORMATS:
         scale = next(
             (s for s in (8, 4, 2) if math.ceil(max(width, height) / s) >= max_side * PREVIEW_MIN_FRACTION),
             1,
@@ -550,37 +553,43 @@ def _watermark_overlay(text: str, size: tuple[int, int], logo_key) -> tuple[Imag
     Drawing the watermark per photo costs ~165 ms; pasting through this costs a few. About 7.5 MB
     per cached preview size.
     """
-    width, height = size
-    font_size = max(10, round(min(width, height) / 14))
+    font_size = max(10, round(min(size) / 14))
     font = _font(font_size)
-    stroke = max(1, font_size // 12)
-    text_width = max(1, math.ceil(font.getlength(text)))
-    step_x, step_y = text_width + font_size * 3, font_size * 4
-    # Draw on a square that covers the output at any angle, rotate it, cut out the middle.
-    side = math.ceil(math.hypot(width, height)) + step_y
-    light, shadow = Image.new("L", (side, side)), Image.new("L", (side, side))
-    draw_light, draw_shadow = ImageDraw.Draw(light), ImageDraw.Draw(shadow)
-    for row, y in enumerate(range(0, side + step_y, step_y)):
-        for x in range(-step_x + (row % 2) * step_x // 2, side, step_x):
-            draw_shadow.text((x, y), text, fill=255, font=font, anchor="lm", stroke_width=stroke, stroke_fill=255)
-            draw_light.text((x, y), text, fill=255, font=font, anchor="lm")
-    left, top = (side - width) // 2, (side - height) // 2
-    box = (left, top, left + width, top + height)
-    layers = []
-    for canvas, colour, opacity in (
-        (shadow, (0, 0, 0), WATERMARK_SHADOW_OPACITY),  # a dark outline, so the text shows on white too
-        (light, (255, 255, 255), WATERMARK_TEXT_OPACITY),
-    ):
-        alpha = canvas.rotate(WATERMARK_ANGLE, Image.Resampling.BICUBIC).crop(box)
-        layer = Image.new("RGBA", size, colour)
-        layer.putalpha(alpha.point(lambda value, opacity=opacity: round(value * opacity)))
-        layers.append(layer)
-    # Compose outline, text and logo into one overlay: pasting it once equals pasting each in turn.
-    overlay = Image.alpha_composite(*layers)
+    # A dark outline under white text, so the watermark shows on white shirts and dark hair alike.
+    shadow = _rotated_text(text, size, font, stroke=max(1, font_size // 12))
+    shadow = shadow.point(lambda value: round(value * WATERMARK_SHADOW_OPACITY))
+    light = _rotated_text(text, size, font, stroke=0).point(lambda value: round(value * WATERMARK_TEXT_OPACITY))
+    # Pasting black through `shadow` then white through `light` equals pasting, once, grey level
+    # 255 * light / alpha through alpha = 1 - (1 - shadow) * (1 - light) (values as fractions).
+    alpha = ImageChops.invert(ImageChops.multiply(ImageChops.invert(shadow), ImageChops.invert(light)))
+    light16, alpha16 = np.asarray(light, np.uint16), np.asarray(alpha, np.uint16)
+    grey = Image.fromarray(((light16 * 255 + alpha16 // 2) // np.maximum(alpha16, 1)).astype(np.uint8), "L")
+    overlay = Image.merge("RGB", (grey, grey, grey))
     if logo_key is not None:
         logo, position = _logo_layer(logo_key[0], size)
-        overlay.alpha_composite(logo, position)
-    return overlay.convert("RGB"), overlay.getchannel("A")
+        box = (*position, position[0] + logo.width, position[1] + logo.height)
+        corner = overlay.crop(box)
+        corner.putalpha(alpha.crop(box))
+        corner.alpha_composite(logo)
+        overlay.paste(corner.convert("RGB"), box)
+        alpha.paste(corner.getchannel("A"), box)
+    return overlay, alpha
+
+
+def _rotated_text(text: str, size: tuple[int, int], font, stroke: int) -> Image.Image:
+    """An L mask of the text tiled in staggered rows, rotated by WATERMARK_ANGLE, cut to size."""
+    width, height = size
+    step_x = max(1, math.ceil(font.getlength(text))) + font.size * 3
+    step_y = font.size * 4
+    # Draw on a square that covers the output at any angle, rotate it, cut out the middle.
+    side = math.ceil(math.hypot(width, height)) + step_y
+    canvas = Image.new("L", (side, side))
+    draw = ImageDraw.Draw(canvas)
+    for row, y in enumerate(range(0, side + step_y, step_y)):
+        for x in range(-step_x + (row % 2) * step_x // 2, side, step_x):
+            draw.text((x, y), text, fill=255, font=font, anchor="lm", stroke_width=stroke, stroke_fill=255)
+    left, top = (side - width) // 2, (side - height) // 2
+    return canvas.rotate(WATERMARK_ANGLE, Image.Resampling.BICUBIC).crop((left, top, left + width, top + height))
 
 
 def _logo_layer(logo_path, size: tuple[int, int]) -> tuple[Image.Image, tuple[int, int]]:
@@ -591,7 +600,7 @@ def _logo_layer(logo_path, size: tuple[int, int]) -> tuple[Image.Image, tuple[in
     logo.thumbnail((max(1, width // 5), max(1, height // 6)), Image.Resampling.LANCZOS)
     logo.putalpha(logo.getchannel("A").point(lambda value: round(value * WATERMARK_LOGO_OPACITY)))
     margin = max(4, min(width, height) // 40)
-    return logo, (width - logo.width - margin, height - logo.height - margin)
+    return logo, (max(0, width - logo.width - margin), max(0, height - logo.height - margin))
 
 
 def _rgba(image: Image.Image) -> Image.Image:
