@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("studio", __name__)
 
-from . import routes, sockets  # noqa: E402,F401
+from . import reviews, routes, sockets  # noqa: E402,F401
