@@ -37,6 +37,8 @@ def configure_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
     # Socket.IO: workers publish through Redis when it is configured; otherwise one process owns everything.
+    # The SocketIO object keeps options between init_app calls: drop a previous app's message queue.
+    socketio.server_options.pop("client_manager", None)
     socketio.init_app(
         app,
         message_queue=app.config["REDIS_URL"],

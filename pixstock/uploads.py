@@ -32,6 +32,7 @@ from .extensions import db
 from .models import Photo, ProcessingStatus, Upload, UploadBatch, UploadStatus, utcnow
 from .services import imaging
 from .services.storage import get_storage
+from .tasks import progress
 
 # Enough of the file's start to know whether it can be an image at all (see imaging.sniff).
 SNIFF_BYTES = imaging.SNIFF_BYTES
@@ -465,6 +466,7 @@ def finish(upload_id: str) -> Upload:
                             _("The file arrived but could not be stored yet; try again in a moment.")) from error
     _remove_part(upload_id)
     queue_processing(photo)
+    progress.photo_status(photo)
     return upload
 
 

@@ -49,7 +49,7 @@ def photo_url_global(photo, name: str) -> str:
 @bp.get("/photos/<int:photo_id>/<name>")
 def photo_file(photo_id: int, name: str):
     """One file of a photo: a derivative for anyone who may see the photo, the original for its owners."""
-    if name not in NAMES:
+    if name not in NAMES or photo_id >= 2**31:  # beyond PostgreSQL's integer: no such photo
         abort(404)
     photo = get_photo(photo_id, need="own" if name == "original" else "view")
     if name == "original":

@@ -11,6 +11,7 @@ from .. import uploads
 from ..extensions import db, socketio
 from ..models import Photo, Role, Upload, UploadBatch
 from ..tasks.progress import ADMINS_ROOM, batch_room
+from . import bp
 
 # A page asks about at most this many of its files when it (re)connects.
 MAX_WATCHED = 5000
@@ -20,7 +21,6 @@ def _staff() -> bool:
     return current_user.is_authenticated and current_user.role in (Role.ADMIN, Role.PHOTOGRAPHER)
 
 
-@socketio.on("join_batch")
 def join_batch(data):
     """Listen to a batch's photo_status events; the reply carries the current state of the files named in
     `watch`, so nothing that happened between the page load and this join is missed."""
@@ -42,7 +42,6 @@ def join_batch(data):
     return {"ok": True, "uploads": states}
 
 
-@socketio.on("join_admins")
 def join_admins(_data=None):
     """Admins listen to approval_count; the reply carries the current count."""
     if not (current_user.is_authenticated and current_user.role is Role.ADMIN):
@@ -50,3 +49,14 @@ def join_admins(_data=None):
     join_room(ADMINS_ROOM)
     return {"ok": True, "pending": Photo.pending_approval_count()}
 
+
+
+@bp.record
+def register_handlers(_state) -> None:
+    """Attach the handlers to the Socket.IO server of each app the blueprint is registered on.
+
+    socketio.on() binds to the server that exists at that moment (create_app builds one per app),
+    so decorating at import time would serve the first app only.
+    """
+    socketio.on("join_batch")(join_batch)
+    socketio.on("join_admins")(join_admins)

@@ -64,6 +64,7 @@ def process_photo(photo_id: int, force: bool = False) -> str:
     photo.move_processing_to(ProcessingStatus.PROCESSING)
     db.session.commit()
     progress.photo_status(photo)
+    old_keys = dict(photo.derivative_keys or {})
     try:
         with original_file(photo.file_path) as path:
             info, derivatives = imaging.process(
@@ -72,6 +73,7 @@ def process_photo(photo_id: int, force: bool = False) -> str:
                 logo_path=current_app.config.get("WATERMARK_LOGO_PATH"),
                 default_tz=current_app.config.get("BABEL_DEFAULT_TIMEZONE") or imaging.DEFAULT_TZ,
             )
+        keys = store_derivatives(photo, derivatives)
     except imaging.ImageRejected as rejected:
         return _fail(photo, rejected.reason)
     except ObjectNotFound:
@@ -82,8 +84,6 @@ def process_photo(photo_id: int, force: bool = False) -> str:
             current_app.logger.exception("processing photo %s failed for good", photo_id)
             return _fail(photo, "Processing failed several times; try again later.")
         raise  # transient (storage, memory, database): RQ retries with backoff
-    old_keys = dict(photo.derivative_keys or {})
-    keys = store_derivatives(photo, derivatives)
     photo.derivative_keys = keys
     photo.width, photo.height = info.width, info.height
     photo.taken_at = info.taken_at
