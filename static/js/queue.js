@@ -149,7 +149,7 @@
     shown = pending;
   }
   if (window.io) {
-    var socket = window.io({ transports: ["websocket", "polling"] });
+    var socket = window.io();
     socket.on("connect", function () {
       socket.emit("join_admins", {}, function (reply) {
         if (reply && reply.ok) { showCount(reply.pending); }
