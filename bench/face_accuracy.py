@@ -77,7 +77,8 @@ def encode_all(images: list[dict], use_cache: bool) -> None:
     """Attach 'index' and 'selfie' encodings to every image, from the cache when the file is unchanged."""
     for image in images:
         image["sha"] = hashlib.sha256(image["path"].read_bytes()).hexdigest()
-    cache_path = Path(tempfile.gettempdir()) / f"pixstock-face-accuracy-{hashlib.sha1(PIPELINE.encode()).hexdigest()[:12]}.npz"
+    key = hashlib.sha1(PIPELINE.encode()).hexdigest()[:12]
+    cache_path = Path(tempfile.gettempdir()) / f"pixstock-face-accuracy-{key}.npz"
     cache = {}
     if use_cache and cache_path.exists():
         with np.load(cache_path, allow_pickle=False) as stored:

@@ -60,7 +60,7 @@ class FaceImage(NamedTuple):
     scale: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq would compare numpy arrays, which has no single truth value
 class DetectedFace:
     """One face: box (top, right, bottom, left), height in pixels, and its 128-d encoding."""
 
@@ -71,12 +71,12 @@ class DetectedFace:
 
 @dataclass(frozen=True)
 class FaceMatch:
-    """A photo matching a search: its closest face, that face's distance, the ranking score and the band."""
+    """A photo matching a search: its best face, that face's distance, the ranking score and the band."""
 
     photo_id: int
     face_id: int
-    distance: float
-    score: float
+    distance: float  # to the closest selfie
+    score: float  # what results are ranked and banded by: lower is better; the distance itself for one selfie
     band: str  # "strong" or "maybe"
 
 
@@ -155,6 +155,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 def detect_faces(image, model: str = "hog", upsample: int = 1, detect_side: int | None = None) -> list[DetectedFace]:
     """Find and encode every face in an image (FaceImage or RGB array); boxes are in its coordinates."""
+    # model="cnn" is dlib's more accurate detector; without a GPU it takes seconds per photo.
     pixels = image.pixels if isinstance(image, FaceImage) else np.asarray(image)
     boxes = find_face_boxes(pixels, model=model, upsample=upsample, detect_side=detect_side)
     return encode_faces(pixels, boxes)
@@ -208,8 +209,8 @@ def to_original(face: DetectedFace, scale: float) -> DetectedFace:
 def detect_photo_faces(source, model: str = "hog", upsample: int = 1) -> list[DetectedFace]:
     """Find and encode the faces of an event photo; boxes and sizes are in original-image pixels."""
     image = load_face_image(source, PHOTO_MAX_SIDE)
-    faces = detect_faces(image, model=model, upsample=upsample, detect_side=PHOTO_DETECT_SIDE)
-    return [to_original(face, image.scale) for face in faces]
+    found = detect_faces(image, model=model, upsample=upsample, detect_side=PHOTO_DETECT_SIDE)
+    return [to_original(face, image.scale) for face in found]
 
 
 def encode_selfie(source, max_faces: int = SELFIE_MAX_FACES) -> list[DetectedFace]:
@@ -239,7 +240,10 @@ MAX_SELFIES = 3
 
 
 class FaceIndex:
-    """An event's face encodings as one contiguous float32 matrix, searched exactly by brute force."""
+    """An event's face encodings as one contiguous float32 matrix, searched exactly by brute force.
+
+    Row i is the face face_ids[i] of the photo photo_ids[i]; version identifies the data it was built from.
+    """
 
     def __init__(self, encodings, face_ids, photo_ids, version=None):
         self.encodings = np.ascontiguousarray(encodings, dtype=np.float32).reshape(-1, ENCODING_SIZE)
@@ -269,10 +273,7 @@ class FaceIndex:
         rows = self._candidates(queries, maybe)
         if len(rows) == 0:
             return []
-        # Exact distances for the few candidates, in float64 like face_recognition.face_distance.
-        distances = np.linalg.norm(
-            self.encodings[rows].astype(np.float64)[:, None, :] - queries.astype(np.float64)[None, :, :], axis=2
-        )
+        distances = self._exact_distances(rows, queries)
         best = distances.min(axis=1)
         keep = best <= maybe
         rows, distances, best = rows[keep], distances[keep], best[keep]
@@ -294,18 +295,30 @@ class FaceIndex:
             for i in ranked
         ]
 
+    def _exact_distances(self, rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
+        """Distances of the candidate rows to every query in float64, as face_recognition.face_distance gives."""
+        queries = queries.astype(np.float64)
+        distances = np.empty((len(rows), len(queries)))
+        # Blocks bound the memory if a generous threshold ever makes most of a big event a candidate.
+        for start in range(0, len(rows), 4096):
+            block = self.encodings[rows[start:start + 4096]].astype(np.float64)
+            distances[start:start + 4096] = np.linalg.norm(block[:, None, :] - queries[None, :, :], axis=2)
+        return distances
+
     def _candidates(self, queries: np.ndarray, maybe: float) -> np.ndarray:
         """Rows within maybe of any query by ||a||^2 + ||b||^2 - 2ab in float32, with slack for rounding."""
         count = len(self)
+        doubled = np.ascontiguousarray((2 * queries).T)  # times 2 is exact in floating point
         products = np.empty((count, len(queries)), dtype=np.float32)
-        transposed = np.ascontiguousarray(queries.T)
         for start in range(0, count, _CHUNK_ROWS):
-            np.matmul(self.encodings[start:start + _CHUNK_ROWS], transposed, out=products[start:start + _CHUNK_ROWS])
-        # d^2 <= t^2  <=>  a.b >= (||a||^2 + ||b||^2 - t^2) / 2: one comparison per face and selfie.
+            stop = start + _CHUNK_ROWS
+            np.matmul(self.encodings[start:stop], doubled, out=products[start:stop])
+        # d^2 <= t^2  <=>  2ab - ||b||^2 >= ||a||^2 - t^2: keep each face's best selfie, then compare once.
         query_norms = np.einsum("ij,ij->i", queries, queries)
-        limits = (self.squared_norms[:, None] + (query_norms - np.float32(maybe * maybe + _CANDIDATE_SLACK))[None, :])
-        limits *= np.float32(0.5)
-        return np.flatnonzero((products >= limits).any(axis=1))
+        best = products[:, 0] - query_norms[0]
+        for column in range(1, len(queries)):
+            np.maximum(best, products[:, column] - query_norms[column], out=best)
+        return np.flatnonzero(best >= self.squared_norms - np.float32(maybe * maybe + _CANDIDATE_SLACK))
 
 
 def combined_scores(distances: np.ndarray, maybe: float, agreement: float = AGREEMENT_WEIGHT) -> np.ndarray:
@@ -398,7 +411,9 @@ def search_thresholds() -> tuple[float, float]:
     )
 
 
-def search_event(event_id: int, query_encodings, strong: float | None = None, maybe: float | None = None):
+def search_event(
+    event_id: int, query_encodings, strong: float | None = None, maybe: float | None = None
+) -> list[FaceMatch]:
     """Search an event's photos that customers may see (approved and ready); FaceMatch list, best first."""
     default_strong, default_maybe = search_thresholds()
     matches = get_event_index(event_id).search(
