@@ -236,12 +236,25 @@ def test_newer_cards_and_older_pages_over_http(client, admin, setup):
     assert client.get("/admin/queue?before=1_x", headers=HX).status_code == 400
 
 
+def _fresh(call, *args, **kwargs):
+    """Run a Socket.IO test-client call outside the test's app context, as a server would: each event gets
+    its own context, so the signed-in user is not cached in a `g` shared with earlier calls."""
+    import contextvars
+
+    from flask.globals import _cv_app
+
+    def run():
+        _cv_app.set(None)
+        return call(*args, **kwargs)
+
+    return contextvars.copy_context().run(run)
+
+
 def test_reviews_announce_the_count_to_the_admins_room(app, client, admin, setup):
     """A real Socket.IO client, signed in as the admin, joins the admins' room and hears the new count."""
-    listener = socketio.test_client(app, flask_test_client=client)
+    listener = _fresh(socketio.test_client, app, flask_test_client=client)
     assert listener.is_connected()
-    reply = listener.emit("join_admins", {}, callback=True)
-    assert reply == {"ok": True, "pending": 8}
+    assert _fresh(listener.emit, "join_admins", {}, callback=True) == {"ok": True, "pending": 8}
     client.post("/admin/queue/review", data={"photo_id": [p.id for p in setup["photos"]["ann_run"]],
                                              "decision": "approve"}, headers=HX)
     counts = [m["args"][0] for m in listener.get_received() if m["name"] == "approval_count"]
@@ -250,13 +263,13 @@ def test_reviews_announce_the_count_to_the_admins_room(app, client, admin, setup
     customer_client = app.test_client()
     customer = make_user("customer")
     customer_client.post("/auth/login", data={"email": customer.email, "password": "correct horse battery staple"})
-    outsider = socketio.test_client(app, flask_test_client=customer_client)
-    assert outsider.emit("join_admins", {}, callback=True) == {"ok": False}
+    outsider = _fresh(socketio.test_client, app, flask_test_client=customer_client)
+    assert _fresh(outsider.emit, "join_admins", {}, callback=True) == {"ok": False}
     client.post("/admin/queue/review", data={"approve_one": setup["photos"]["bob_run"][0].id}, headers=HX)
     assert [m for m in outsider.get_received() if m["name"] == "approval_count"] == []
     assert [m["args"][0] for m in listener.get_received() if m["name"] == "approval_count"] == [{"pending": 4}]
-    listener.disconnect()
-    outsider.disconnect()
+    _fresh(listener.disconnect)
+    _fresh(outsider.disconnect)
 
 
 def test_review_photos_function(app, setup):
