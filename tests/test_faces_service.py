@@ -130,6 +130,29 @@ def test_file_names_are_not_trusted():
     assert image.pixels.ndim == 3 and image.pixels.shape[2] == 3
 
 
+@photo_test
+def test_threads_can_share_the_face_models():
+    # dlib's models keep per-call state and release the GIL: unguarded, two threads abort the process.
+    import threading
+
+    images = [faces.load_face_image(SHARED_FACES / name) for name in ("_group/faceapi_bbt1.jpg", "deepface_p11/1.jpg")]
+    expected = [[face.box for face in faces.detect_faces(image, detect_side=600)] for image in images]
+    results = []
+
+    def work(offset):
+        for turn in range(2):
+            number = (offset + turn) % len(images)
+            results.append((number, [face.box for face in faces.detect_faces(images[number], detect_side=600)]))
+
+    threads = [threading.Thread(target=work, args=(offset,)) for offset in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 6
+    assert all(boxes == expected[number] for number, boxes in results)
+
+
 def test_non_images_raise_face_image_error_with_a_reason():
     with pytest.raises(faces.FaceImageError) as error:
         faces.encode_selfie(b"%PDF-1.7 not a photo")

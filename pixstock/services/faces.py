@@ -80,6 +80,12 @@ class FaceMatch:
     band: str  # "strong" or "maybe"
 
 
+# dlib's detector, landmark predictor and network keep per-call state inside the shared model objects and
+# release the GIL while they run: two threads using them at once corrupt the heap (the process aborts). So
+# threads of one process take turns; processes (RQ workers, gunicorn workers) run in parallel.
+_dlib_lock = threading.Lock()
+
+
 @functools.cache
 def _face_recognition():
     """Import face_recognition on first use, so web processes that only match never load dlib's models."""
@@ -164,14 +170,17 @@ def detect_faces(image, model: str = "hog", upsample: int = 1, detect_side: int 
 def find_face_boxes(pixels: np.ndarray, model: str = "hog", upsample: int = 1, detect_side: int | None = None):
     """Return (top, right, bottom, left) boxes of the faces in RGB pixels, in their coordinates."""
     height, width = pixels.shape[:2]
+    face_recognition = _face_recognition()
     if model != "hog" or detect_side is None or max(height, width) <= detect_side:
         # Small images cost little to scan, so they keep colour, which helps HOG a little on tiny faces.
-        return _face_recognition().face_locations(pixels, number_of_times_to_upsample=upsample, model=model)
+        with _dlib_lock:
+            return face_recognition.face_locations(pixels, number_of_times_to_upsample=upsample, model=model)
     # HOG time grows with pixels and channels: scan a smaller greyscale copy, then map the boxes back.
     ratio = detect_side / max(height, width)
     size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
     small = Image.fromarray(pixels).convert("L").resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    boxes = _face_recognition().face_locations(np.asarray(small), number_of_times_to_upsample=upsample, model=model)
+    with _dlib_lock:
+        boxes = face_recognition.face_locations(np.asarray(small), number_of_times_to_upsample=upsample, model=model)
     factor = max(height, width) / max(size)
     return [scale_box(box, factor, bounds=(width, height)) for box in boxes]
 
@@ -183,7 +192,9 @@ def encode_faces(pixels: np.ndarray, boxes) -> list[DetectedFace]:
         return []
     # The 5-point aligner is the one dlib's face model was trained with; the 68-point one is no more accurate
     # on the labelled set and needs a 100 MB model in memory.
-    encodings = _face_recognition().face_encodings(pixels, known_face_locations=boxes, model="small")
+    face_recognition = _face_recognition()
+    with _dlib_lock:
+        encodings = face_recognition.face_encodings(pixels, known_face_locations=boxes, model="small")
     return [
         DetectedFace(box=box, size=box[2] - box[0], encoding=np.asarray(encoding, dtype=np.float32))
         for box, encoding in zip(boxes, encodings)
