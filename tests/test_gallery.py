@@ -89,7 +89,7 @@ def test_home_active_search_returns_the_list_alone(client, app):
     make_event("on_sale", name="Bangkok Marathon")
     full = client.get("/?q=bang")
     fragment = client.get("/?q=bang", headers=HX)
-    assert "<html" in full.get_data(as_text=True) and 'hx-trigger="search, keyup changed delay:200ms"' in full.get_data(as_text=True)
+    assert "<html" in full.get_data(as_text=True) and 'hx-trigger="input changed delay:200ms, search"' in full.get_data(as_text=True)
     body = fragment.get_data(as_text=True)
     assert "<html" not in body and body.lstrip().startswith('<ul class="event-list">') and "Bangkok Marathon" in body
     assert "HX-Request" in full.headers["Vary"] and "HX-Request" in fragment.headers["Vary"]
