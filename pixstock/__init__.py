@@ -52,6 +52,7 @@ def configure_extensions(app: Flask) -> None:
 def configure_blueprints(app: Flask) -> None:
     """Register one blueprint per area of the product."""
     from .admin import bp as admin_bp
+    from .analytics import bp as analytics_bp
     from .api import bp as api_bp
     from .auth import bp as auth_bp
     from .gallery import bp as gallery_bp
@@ -68,6 +69,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(media_bp, url_prefix="/media")
+    app.register_blueprint(analytics_bp, url_prefix="/analytics")
 
 
 def _migrations_dir():

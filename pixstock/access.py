@@ -182,3 +182,16 @@ def get_upload(upload_id: str, user=None, need: str = "view"):
         abort(404)
     get_batch(upload.batch_id, user, need)
     return upload
+
+
+def get_photographer(user_id: int, user=None):
+    """Load a photographer's account for their earnings: the photographer themselves or an admin, else 404."""
+    from .models import User
+
+    user = current_user if user is None else user
+    photographer = db.session.get(User, user_id) if 0 < user_id < 2**31 else None
+    if photographer is None or photographer.role is not Role.PHOTOGRAPHER:
+        abort(404)
+    if not (_is_admin(user) or (_is_photographer(user) and user.id == photographer.id)):
+        abort(404)
+    return photographer

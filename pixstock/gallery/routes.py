@@ -4,9 +4,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..access import get_event_by_slug, get_gallery_photo
+from ..analytics.tracking import track
 from ..catalog import Cursor, CursorError, GalleryFilter, gallery_page, neighbours, public_url
 from ..extensions import db
-from ..models import EventPhotographer, User
+from ..models import EventPhotographer, TrackKind, User
 from . import bp
 
 HOURS = list(range(25))
@@ -40,6 +41,8 @@ def show_event(slug: str):
     if _fragment_request():
         template = "gallery/_photo_cards.html" if after is not None else "gallery/_photos.html"
         return render_template(template, **context)
+    if after is None:  # a visit, not the next page of one
+        track(TrackKind.GALLERY_VIEW, event.id)
     photographers = db.session.scalars(
         select(User).join(EventPhotographer, EventPhotographer.user_id == User.id)
         .where(EventPhotographer.event_id == event.id).options(joinedload(User.profile)).order_by(User.email)
@@ -55,6 +58,7 @@ def show_photo(slug: str, photo_id: int):
     event = photo.event
     if event.is_closed_to_customers:
         return render_template("gallery/closed.html", event=event)
+    track(TrackKind.PHOTO_VIEW, event.id, photo.id)
     filters = GalleryFilter.from_args(request.args)
     previous_id, next_id = neighbours(photo, filters)
     return render_template(

@@ -1,5 +1,5 @@
 """The data model, split by domain; importing this package registers every table."""
-from .analytics import TrackedEvent, TrackKind
+from .analytics import EventDailyStat, PhotoDailyView, TrackedEvent, TrackKind
 from .audit import AuditLog
 from .base import UTCDateTime, utcnow
 from .events import BundleTier, Event, EventPhotographer, EventStatus, TransitionError
@@ -20,8 +20,9 @@ from .users import ApiToken, PhotographerProfile, PhotographerStatus, Role, User
 
 __all__ = [
     "ApiToken", "ApprovalStatus", "AuditLog", "BundleTier", "CartItem", "CommissionEntry", "DownloadGrant",
-    "Event", "EventPhotographer", "EventStatus", "Face", "FaceStatus", "Order", "OrderItem", "OrderStatus",
-    "Payment", "PaymentStatus", "PhotographerProfile", "PhotographerStatus", "Photo", "ProcessingStatus", "Role",
+    "Event", "EventDailyStat", "EventPhotographer", "EventStatus", "Face", "FaceStatus", "Order", "OrderItem",
+    "OrderStatus", "Payment", "PaymentStatus", "PhotoDailyView", "PhotographerProfile", "PhotographerStatus", "Photo",
+    "ProcessingStatus", "Role",
     "TrackKind", "TrackedEvent", "TransitionError", "UTCDateTime", "Upload", "UploadBatch", "UploadStatus",
     "User", "WebhookEvent", "utcnow",
 ]

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -21,7 +21,11 @@ class TrackKind(enum.Enum):
 
 class TrackedEvent(db.Model):
     __tablename__ = "tracked_events"
-    __table_args__ = (Index("ix_tracked_events_event_kind_at", "event_id", "kind", "created_at"),)
+    __table_args__ = (
+        # Covers the rollup refresh (one event, one kind, one day) without touching the table.
+        Index("ix_tracked_events_rollup", "event_id", "kind", "created_at",
+              postgresql_include=["visitor", "photo_id"]),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     kind: Mapped[TrackKind] = mapped_column(enum_column(TrackKind))
@@ -30,3 +34,35 @@ class TrackedEvent(db.Model):
     # A salted hash of the visitor, rotated daily: counts unique visitors, identifies nobody.
     visitor: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class EventDailyStat(db.Model):
+    """One event's tracked events of one kind on one local day: how many, and by how many visitors.
+
+    Rebuilt from tracked_events by the flush job, so it is always exactly what the raw rows say.
+    Visitors add up across days as visitor-days: the visitor hash changes every day by design.
+    """
+
+    __tablename__ = "event_daily_stats"
+    __table_args__ = (Index("ix_event_daily_stats_day", "day"),)
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[TrackKind] = mapped_column(enum_column(TrackKind), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    visitors: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PhotoDailyView(db.Model):
+    """How often one photo's page was viewed on one local day (rebuilt with EventDailyStat)."""
+
+    __tablename__ = "photo_daily_views"
+    __table_args__ = (
+        Index("ix_photo_daily_views_day", "day", postgresql_include=["photo_id", "views"]),
+        Index("ix_photo_daily_views_event_day", "event_id", "day"),
+    )
+
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    views: Mapped[int] = mapped_column(Integer, default=0)

@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from .. import orders, pricing
 from ..access import get_order, get_photo
+from ..analytics.tracking import track
 from ..extensions import csrf, db
-from ..models import Order, OrderStatus, Photo
+from ..models import Order, OrderStatus, Photo, TrackKind
 from ..services import payments
 from . import bp
 from .cart import MAX_CART_PHOTOS, CartFull, current_cart
@@ -74,6 +75,7 @@ def add_to_cart(photo_id: int):
         current_cart().add([photo.id])
     except CartFull:
         abort(422, description=_("A cart holds at most %(n)d photos.", n=MAX_CART_PHOTOS))
+    track(TrackKind.CART_ADD, photo.event_id, photo.id)
     return _toggle_response(photo)
 
 
@@ -119,6 +121,8 @@ def add_many():
         added = cart.add([photo.id for photo in photos])
     except CartFull:
         abort(422, description=_("A cart holds at most %(n)d photos.", n=MAX_CART_PHOTOS))
+    for event_id in {photo.event_id for photo in photos}:
+        track(TrackKind.CART_ADD, event_id)
     message = ngettext("%(num)d photo added to your cart.", "%(num)d photos added to your cart.", added)
     if _is_htmx():
         return render_template("shop/_added.html", message=message, badge_oob=True)

@@ -1,0 +1,6 @@
+"""Analytics: tracking what visitors do, revenue and conversion reports, photographers' earnings."""
+from flask import Blueprint
+
+bp = Blueprint("analytics", __name__)
+
+from . import routes  # noqa: E402,F401
