@@ -38,6 +38,12 @@ def encode(image: Image.Image, fmt: str = "JPEG", **params) -> bytes:
     return buffer.getvalue()
 
 
+def heic_bytes(image: Image.Image, **params) -> bytes:
+    if not pillow_heif.libheif_info().get("HEIF"):
+        pytest.skip("pillow_heif has no HEVC encoder here")
+    return encode(image, "HEIF", quality=80, **params)
+
+
 def textured(size, mode="RGB") -> Image.Image:
     """Noise over a gradient: enough entropy-coded data that cutting the file loses real pixels."""
     noise = Image.effect_noise(size, 40).convert("L")
@@ -139,12 +145,6 @@ def is_blue(pixel) -> bool:
 
 
 # --- sniffing and refusal -----------------------------------------------------------------------------
-
-
-def heic_bytes(image: Image.Image, **params) -> bytes:
-    if not pillow_heif.libheif_info().get("HEIF"):
-        pytest.skip("pillow_heif has no HEVC encoder here")
-    return encode(image, "HEIF", quality=80, **params)
 
 
 @pytest.mark.parametrize(
