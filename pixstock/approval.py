@@ -131,14 +131,25 @@ def _apply(where: list, reviewer, decision: Decision, reason: str | None) -> lis
         update(Photo)
         .where(*where, Photo.processing_status == ProcessingStatus.READY, Photo.approval_status != target)
         .values(approval_status=target, rejection_reason=reason, reviewed_by_id=reviewer.id, reviewed_at=utcnow())
-        .returning(Photo.id)
+        .returning(Photo.id, Photo.event_id)
         .execution_options(synchronize_session=False)
     )
-    changed = list(db.session.scalars(statement))
-    if changed and decision is Decision.REJECT:
-        # A rejected photo must not stay on the home page as an event's cover.
+    rows = db.session.execute(statement).all()
+    changed = [photo_id for photo_id, _event_id in rows]
+    event_ids = sorted({event_id for _photo_id, event_id in rows})
+    if event_ids:
+        # The gallery caches pages per event version: a review must show on the next request.
         db.session.execute(
-            update(Event).where(Event.cover_photo_id.in_(changed)).values(cover_photo_id=None)
+            update(Event).where(Event.id.in_(event_ids)).values(updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    if event_ids and decision is Decision.REJECT:
+        # A rejected photo must not stay on the home page as an event's cover.
+        cover_rejected = select(Photo.id).where(
+            Photo.id == Event.cover_photo_id, Photo.approval_status == ApprovalStatus.REJECTED
+        ).exists()
+        db.session.execute(
+            update(Event).where(Event.id.in_(event_ids), cover_rejected).values(cover_photo_id=None)
             .execution_options(synchronize_session=False)
         )
     db.session.expire_all()

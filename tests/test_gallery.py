@@ -390,3 +390,54 @@ def test_no_customer_page_fragment_or_response_leads_to_an_original(client, auth
         assert response.status_code == 200 and response.data not in originals, url
     for photo in photos[:3]:
         assert client.get(f"/media/photos/{photo.id}/original").status_code in (403, 404)
+
+
+# --- The shared cards cache ------------------------------------------------------------------------
+
+
+def test_cached_cards_follow_every_review_at_once(client, photographer):
+    from pixstock.approval import Decision, review_photos
+
+    admin = make_user("admin")
+    event = make_event("on_sale", photographers=[photographer])
+    shown = make_photos(event, photographer, 3, files=False)
+    waiting = make_photo(event, photographer, approval="pending", files=False)
+    url = f"/e/{event.slug}"
+    assert _cards(client.get(url).get_data(as_text=True)) == [p.id for p in shown]
+    with queries() as statements:
+        again = client.get(url).get_data(as_text=True)
+    assert _cards(again) == [p.id for p in shown]
+    assert len(statements) == 2 and not any("FROM photos" in s for s in statements)  # served from the cache
+    review_photos([waiting.id], admin, Decision.APPROVE)
+    assert waiting.id in _cards(client.get(url).get_data(as_text=True))
+    review_photos([shown[0].id], admin, Decision.REJECT, "Blurry")
+    html = client.get(url).get_data(as_text=True)
+    assert shown[0].id not in _cards(html) and f"/media/photos/{shown[0].id}/" not in html
+    # A price change shows too.
+    event = db.session.get(type(event), event.id)
+    event.set_pricing(15000, [], None)
+    db.session.commit()
+    assert "฿150" in client.get(url).get_data(as_text=True)
+
+
+def test_cached_cards_carry_each_visitors_own_csrf_token_and_cart(app, photographer):
+    event = make_event("on_sale", photographers=[photographer])
+    photos = make_photos(event, photographer, 2, files=False)
+    alice, bob = app.test_client(), app.test_client()
+    token_re = re.compile(r'"X-CSRFToken": "([^"]+)"')
+    form_re = re.compile(r'action="(/cart/photos/%d)"[^>]*>\s*<input type="hidden" name="csrf_token" value="([^"]+)">' % photos[0].id)
+    pages = {}
+    for name, visitor in (("alice", alice), ("bob", bob)):
+        html = visitor.get(f"/e/{event.slug}").get_data(as_text=True)
+        header_token = token_re.search(html).group(1)
+        action, form_token = form_re.search(html).groups()
+        assert form_token == header_token and "pixstockCsrfPlaceholder" not in html
+        pages[name] = (action, form_token)
+    assert pages["alice"][1] != pages["bob"][1]
+    # Without JavaScript, Bob's form works with the token his page carried.
+    action, token = pages["bob"]
+    response = bob.post(action, data={"csrf_token": token, "next": f"/e/{event.slug}"}, csrf=False)
+    assert response.status_code in (302, 303)
+    bob_page = bob.get(f"/e/{event.slug}").get_data(as_text=True)
+    alice_page = alice.get(f"/e/{event.slug}").get_data(as_text=True)
+    assert "In cart" in bob_page and "In cart" not in alice_page

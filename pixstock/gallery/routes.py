@@ -1,5 +1,8 @@
 """Gallery views: thin handlers over catalog's keyset queries. Each page costs at most three queries."""
 from flask import abort, render_template, request
+from flask_babel import get_locale
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -7,8 +10,9 @@ from ..access import get_event_by_slug, get_gallery_photo
 from ..analytics.tracking import track
 from ..catalog import Cursor, CursorError, GalleryFilter, gallery_page, neighbours, public_url
 from ..extensions import db
-from ..models import EventPhotographer, TrackKind, User
-from . import bp
+from ..models import Event, EventPhotographer, TrackKind, User
+from ..shop.cart import current_cart
+from . import bp, cache
 
 HOURS = list(range(25))
 
@@ -28,6 +32,28 @@ def _fragment_request() -> bool:
     return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-History-Restore-Request")
 
 
+def photo_cards(event: Event, filters: GalleryFilter, after: Cursor | None) -> tuple[Markup, bool]:
+    """One page of cards as HTML (see gallery.cache: shared while this visitor's cart is empty) and whether
+    it shows any photo."""
+    selling = event.can_sell
+    shared = not (selling and current_cart().count)  # a card marks the photos in this visitor's cart
+    key = (event.id, event.updated_at, request.full_path, str(get_locale()), selling)
+    cached = cache.get(key) if shared else None
+    if cached is not None:
+        html, has_photos = cached
+    else:
+        photos, next_cursor = gallery_page(event, filters, after, cards_only=True)
+        context = {"event": event, "photos": photos, "next_cursor": next_cursor, "filters": filters}
+        if shared:
+            context["csrf_token"] = lambda: cache.CSRF_PLACEHOLDER
+        html, has_photos = render_template("gallery/_photo_cards.html", **context), bool(photos)
+        if shared:
+            cache.put(key, html, has_photos)
+    if cache.CSRF_PLACEHOLDER in html:
+        html = html.replace(cache.CSRF_PLACEHOLDER, generate_csrf())
+    return Markup(html), has_photos
+
+
 @bp.get("/e/<slug>")
 def show_event(slug: str):
     """An event's gallery: approved photos in time order; htmx asks for the next cards or a re-filtered grid."""
@@ -36,19 +62,20 @@ def show_event(slug: str):
         return render_template("gallery/closed.html", event=event)
     filters = GalleryFilter.from_args(request.args)
     after = _after()
-    photos, next_cursor = gallery_page(event, filters, after)
-    context = {"event": event, "photos": photos, "next_cursor": next_cursor, "filters": filters}
+    cards, has_photos = photo_cards(event, filters, after)
     if _fragment_request():
-        template = "gallery/_photo_cards.html" if after is not None else "gallery/_photos.html"
-        return render_template(template, **context)
+        if after is not None:  # infinite scroll: just the next cards
+            return cards
+        return render_template("gallery/_photos.html", event=event, filters=filters, cards=cards,
+                               has_photos=has_photos)
     if after is None:  # a visit, not the next page of one
         track(TrackKind.GALLERY_VIEW, event.id)
     photographers = db.session.scalars(
         select(User).join(EventPhotographer, EventPhotographer.user_id == User.id)
         .where(EventPhotographer.event_id == event.id).options(joinedload(User.profile)).order_by(User.email)
     ).all()
-    return render_template("gallery/event.html", photographers=photographers, hours=HOURS, after=after,
-                           **context)
+    return render_template("gallery/event.html", event=event, filters=filters, cards=cards, has_photos=has_photos,
+                           photographers=photographers, hours=HOURS, after=after)
 
 
 @bp.get("/e/<slug>/p/<int:photo_id>")
@@ -58,9 +85,9 @@ def show_photo(slug: str, photo_id: int):
     event = photo.event
     if event.is_closed_to_customers:
         return render_template("gallery/closed.html", event=event)
-    track(TrackKind.PHOTO_VIEW, event.id, photo.id)
     filters = GalleryFilter.from_args(request.args)
     previous_id, next_id = neighbours(photo, filters)
+    track(TrackKind.PHOTO_VIEW, event.id, photo.id)
     return render_template(
         "gallery/photo.html", event=event, photo=photo, filters=filters, previous_id=previous_id, next_id=next_id,
         share_url=public_url("gallery.show_photo", slug=event.slug, photo_id=photo.id),

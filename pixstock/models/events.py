@@ -183,6 +183,7 @@ class Event(db.Model):
                 raise PricingError(f"The {count}-photo bundle costs no less than {count} single photos.")
         self.price_single = single
         self.price_all_of_me = all_of_me
+        self.updated_at = utcnow()  # cached gallery pages show prices: a new version of the event
         # Update tiers in place by photo count: deleting and re-adding the same count in one flush
         # would trip the (event_id, photo_count) unique constraint.
         existing = {t.photo_count: t for t in self.bundles}
