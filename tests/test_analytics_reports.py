@@ -183,3 +183,92 @@ def test_charts_scale_and_hang_refunds_below_zero():
     bars = charts.bar_chart("t", [("one", 300), ("two", 100)])
     assert bars.rects[0].width == pytest.approx(3 * bars.rects[1].width, rel=0.01)
     assert charts.nice_step(9_999) == 5000 and charts.nice_step(1) == 1
+
+
+def _rollups():
+    from pixstock.models import PhotoDailySales, RevenueDaily
+
+    revenue = sorted(tuple(getattr(r, c.name) for c in RevenueDaily.__table__.columns)
+                     for r in db.session.scalars(select(RevenueDaily)))
+    photos = sorted(tuple(getattr(r, c.name) for c in PhotoDailySales.__table__.columns)
+                    for r in db.session.scalars(select(PhotoDailySales)))
+    return revenue, photos
+
+
+def test_rollups_kept_at_each_write_equal_a_rebuild_from_the_ledger(marathon, runner):
+    kept = _rollups()
+    assert len(kept[0]) > 10 and len(kept[1]) == 7
+    result = runner.invoke(args=["analytics", "rebuild"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert _rollups() == kept
+
+
+def test_an_order_written_over_several_flushes_counts_once(app):
+    photographer = factories.make_user("photographer")
+    event = factories.make_event(photographers=[photographer])
+    photos = factories.make_photos(event, photographer, 3, files=False)
+    order = Order(email="r@example.com", currency="THB", status=OrderStatus.PAID, paid_at=D1, created_at=D1,
+                  subtotal=30000, total=30000)
+    order.items = [OrderItem(photo_id=photo.id, price=10000) for photo in photos]
+    db.session.add(order)
+    db.session.flush()
+    for item in order.items:  # one flush per entry, as a cautious fulfilment might do
+        db.session.add(CommissionEntry(order_item_id=item.id, photographer_id=photographer.id, event_id=event.id,
+                                       rate_bps=5000, amount=5000, kind="sale", created_at=D1))
+        db.session.flush()
+    db.session.commit()
+    totals = reports.revenue_totals(ALL, "THB")
+    assert (totals.orders, totals.photos, totals.sales, totals.commission) == (1, 3, 30000, 15000)
+    assert reports.revenue(ALL, "event", "THB")[0].orders == 1
+
+
+def test_a_rolled_back_sale_leaves_no_trace(app):
+    photographer = factories.make_user("photographer")
+    event = factories.make_event(photographers=[photographer])
+    (photo,) = factories.make_photos(event, photographer, 1, files=False)
+    order = Order(email="r@example.com", currency="THB", status=OrderStatus.PAID, paid_at=D1, created_at=D1,
+                  subtotal=100, total=100)
+    order.items = [OrderItem(photo_id=photo.id, price=100)]
+    db.session.add(order)
+    db.session.flush()
+    db.session.add(CommissionEntry(order_item_id=order.items[0].id, photographer_id=photographer.id,
+                                   event_id=event.id, rate_bps=5000, amount=50, kind="sale", created_at=D1))
+    db.session.flush()
+    assert reports.revenue_totals(ALL, "THB").sales == 100  # inside the transaction
+    db.session.rollback()
+    assert reports.revenue_totals(ALL, "THB").sales == 0
+
+
+def test_simultaneous_sales_add_up(make_app, app):
+    """Two transactions selling on the same day at once: both land in the same rollup rows."""
+    import threading
+
+    photographer = factories.make_user("photographer")
+    event = factories.make_event(photographers=[photographer])
+    photos = factories.make_photos(event, photographer, 8, files=False)
+    photo_ids = [p.id for p in photos]
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def sell_in_thread(ids):
+        try:
+            with app.app_context():
+                from pixstock.models import Photo
+
+                barrier.wait(5)
+                for photo_id in ids:
+                    sell([(db.session.get(Photo, photo_id), 1000)], D1)
+                db.session.remove()
+        except Exception as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=sell_in_thread, args=(photo_ids[i::2],)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    db.session.expire_all()
+    totals = reports.revenue_totals(ALL, "THB")
+    assert (totals.orders, totals.sales, totals.commission) == (8, 8000, 4000)

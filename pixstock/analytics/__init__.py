@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("analytics", __name__)
 
-from . import routes  # noqa: E402,F401
+from . import commands, ledger, routes  # noqa: E402,F401  (ledger: the rollups follow every ledger write)

@@ -91,7 +91,7 @@ def column_chart(
         chart.labels.append(Label(left - 4, round(y(tick) + 4, 2), fmt(tick), "end"))
         tick += step
     slot = (right - left) / count
-    bar = max(1.0, slot * 0.78)
+    bar = max(1.0, min(slot * 0.78, 28.0))  # two months should not look like two walls
     every = max(1, math.ceil(count / max_labels))
     for i, label in enumerate(labels):
         x = left + i * slot + (slot - bar) / 2
@@ -128,13 +128,14 @@ def bar_chart(
         chart.empty = True
         return chart
     largest = max(value for _, value in items)
-    left, right = 4, WIDTH - 96
+    left, right = 4, WIDTH - 124  # room after the longest bar for "฿1,234,567 · 12.5%"
     for i, (name, value) in enumerate(items):
         top = i * row + 2
         width = (right - left) * max(value, 0) / largest
         text = fmt(value) + (f" · {notes[i]}" if notes and notes[i] else "")
         chart.labels.append(Label(left, top + 11, _clip(name, 52), "start"))
-        chart.rects.append(Rect(left, top + 15, round(max(width, 1.5), 2), 14, colour, f"{name}: {text}"))
+        if value > 0:  # a zero gets its figure but no sliver of a bar
+            chart.rects.append(Rect(left, top + 15, round(max(width, 1.5), 2), 14, colour, f"{name}: {text}"))
         chart.labels.append(Label(round(left + width + 6, 2), top + 26, text, "start"))
     return chart
 

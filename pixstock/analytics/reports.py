@@ -13,8 +13,10 @@ changes afterwards, and the sum over any period is exactly what the orders say:
     net         gross - commission: what the platform keeps
     orders      orders paid in the period; average order value = sales / orders
 
-Visitor figures come from the daily rollups (see tracking.py). Amounts are integers in the
-currency's smallest unit, and each report is in one currency.
+The reports read daily rollups rather than the raw rows: ``RevenueDaily`` and ``PhotoDailySales``
+follow the ledger in the same transaction (ledger.py), ``EventDailyStat`` and ``PhotoDailyView``
+follow the tracked events at each flush (tracking.py). Amounts are integers in the currency's
+smallest unit, and each report is in one currency.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, and_, case, distinct, func, or_, select, type_coerce
+from sqlalchemy import and_, func, or_, select
 
 from ..extensions import db
 from ..models import (
@@ -35,11 +37,13 @@ from ..models import (
     Order,
     OrderItem,
     Photo,
+    PhotoDailySales,
     PhotoDailyView,
+    RevenueDaily,
     TrackKind,
     User,
 )
-from .tracking import day_bounds, local_today, zone
+from .days import day_bounds, local_today, zone
 
 SALE, REFUND = "sale", "refund"
 GROUPS = ("day", "month", "event", "photographer")
@@ -104,15 +108,6 @@ class Period:
         return {"from": self.start.isoformat() if self.start else "", "to": self.end.isoformat() if self.end else ""}
 
 
-def sql_local_date(column):
-    """SQL for the local date of a UTC timestamp column, in pixstock's timezone."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return func.date(func.timezone(str(zone().key), column))
-    # SQLite (development only) knows no time zones: today's offset is close enough there.
-    offset = int(zone().utcoffset(datetime.now()).total_seconds())
-    return type_coerce(func.date(column, f"{offset:+d} seconds"), Date)
-
-
 # --- Revenue ----------------------------------------------------------------------------------------
 
 
@@ -155,31 +150,24 @@ class RevenueRow:
                 "commission": self.commission, "net": self.net, "average_order": self.average_order}
 
 
-def _ledger_columns():
-    is_sale, is_refund = CommissionEntry.kind == SALE, CommissionEntry.kind == REFUND
-    return [
-        func.count(distinct(case((is_sale, OrderItem.order_id)))),
-        func.count(distinct(case((is_refund, OrderItem.order_id)))),
-        func.count(case((is_sale, 1))) - func.count(case((is_refund, 1))),
-        func.coalesce(func.sum(case((is_sale, OrderItem.price), else_=0)), 0),
-        func.coalesce(func.sum(case((is_refund, OrderItem.price), else_=0)), 0),
-        func.coalesce(func.sum(CommissionEntry.amount), 0),
-    ]
+def _figures():
+    r = RevenueDaily
+    return [func.sum(r.orders), func.sum(r.refunded_orders), func.sum(r.photos_sold) - func.sum(r.photos_refunded),
+            func.sum(r.sales), func.sum(r.refunds), func.sum(r.commission)]
 
 
-def _ledger(columns, period: Period, currency: str | None, event_id=None, photographer_id=None):
-    query = (
-        select(*columns)
-        .select_from(CommissionEntry)
-        .join(OrderItem, OrderItem.id == CommissionEntry.order_item_id)
-        .where(*period.where(CommissionEntry.created_at))
-    )
-    if currency:
-        query = query.join(Order, Order.id == OrderItem.order_id).where(Order.currency == currency)
+def _rollup(columns, period: Period, currency: str, group_by: str | None, event_id=None, photographer_id=None):
+    """A query over the RevenueDaily grain that answers this question (0 in a key column means "all")."""
+    r = RevenueDaily
+    query = select(*columns).where(r.currency == currency, *period.where_day(r.day))
     if event_id is not None:
-        query = query.where(CommissionEntry.event_id == event_id)
+        query = query.where(r.event_id == event_id)
+    else:
+        query = query.where(r.event_id != 0 if group_by == "event" else r.event_id == 0)
     if photographer_id is not None:
-        query = query.where(CommissionEntry.photographer_id == photographer_id)
+        query = query.where(r.photographer_id == photographer_id)
+    else:
+        query = query.where(r.photographer_id != 0 if group_by == "photographer" else r.photographer_id == 0)
     return query
 
 
@@ -190,8 +178,8 @@ def _row(key, values) -> RevenueRow:
 
 def revenue_totals(period: Period, currency: str, event_id=None, photographer_id=None) -> RevenueRow:
     """Every figure for the whole period (optionally one event's or one photographer's)."""
-    values = db.session.execute(_ledger(_ledger_columns(), period, currency, event_id, photographer_id)).one()
-    return _row(None, values)
+    query = _rollup(_figures(), period, currency, None, event_id, photographer_id)
+    return _row(None, db.session.execute(query).one())
 
 
 def revenue(period: Period, group_by: str, currency: str, event_id=None, photographer_id=None) -> list[RevenueRow]:
@@ -199,15 +187,10 @@ def revenue(period: Period, group_by: str, currency: str, event_id=None, photogr
     events and photographers by gross, largest first."""
     if group_by not in GROUPS:
         raise ValueError(group_by)
-    key = {
-        "day": sql_local_date(CommissionEntry.created_at),
-        "month": sql_local_date(CommissionEntry.created_at),
-        "event": CommissionEntry.event_id,
-        "photographer": CommissionEntry.photographer_id,
-    }[group_by].label("key")
-    query = _ledger([key, *_ledger_columns()], period, currency, event_id, photographer_id).group_by(key)
-    rows = [_row(_as_date(k) if group_by in ("day", "month") else k, values)
-            for k, *values in db.session.execute(query).all()]
+    key = {"day": RevenueDaily.day, "month": RevenueDaily.day, "event": RevenueDaily.event_id,
+           "photographer": RevenueDaily.photographer_id}[group_by]
+    query = _rollup([key, *_figures()], period, currency, group_by, event_id, photographer_id).group_by(key)
+    rows = [_row(k, values) for k, *values in db.session.execute(query).all()]
     if group_by in ("day", "month"):
         return _calendar(rows, period, monthly=group_by == "month")
     _label(rows, group_by)
@@ -243,18 +226,21 @@ def _label(rows, group_by: str) -> None:
     if group_by == "event":
         names = dict(db.session.execute(select(Event.id, Event.name).where(Event.id.in_(ids))).all()) if ids else {}
         for row in rows:
-            row.label = names.get(row.key, "(deleted event)")
+            row.label = names.get(row.key) or str(_l("(deleted event)"))
     else:
-        users = db.session.scalars(select(User).where(User.id.in_(ids))).all() if ids else []
+        from sqlalchemy.orm import selectinload
+
+        users = db.session.scalars(
+            select(User).where(User.id.in_(ids)).options(selectinload(User.profile))).all() if ids else []
         names = {user.id: user.display_name for user in users}
         for row in rows:
             row.label = names.get(row.key, f"#{row.key}")
 
 
 def currencies() -> list[str]:
-    """The currencies of paid orders, the configured default first."""
+    """The currencies anything was sold in, the configured default first."""
     default = current_app.config.get("DEFAULT_CURRENCY", "THB")
-    found = set(db.session.scalars(select(Order.currency).distinct().where(Order.paid_at.is_not(None))))
+    found = set(db.session.scalars(select(RevenueDaily.currency).distinct()))
     return [default] + sorted(found - {default})
 
 
@@ -302,16 +288,15 @@ def funnels(period: Period, event_id=None) -> list[FunnelRow]:
         .where(*period.where_day(EventDailyStat.day))
         .group_by(EventDailyStat.event_id, EventDailyStat.kind)
     )
+    # Paid orders per event, every currency: an order is in one currency, so the sum counts each once.
     orders = (
-        select(CommissionEntry.event_id, func.count(distinct(OrderItem.order_id)))
-        .join(OrderItem, OrderItem.id == CommissionEntry.order_item_id)
-        .where(CommissionEntry.kind == SALE, CommissionEntry.event_id.is_not(None),
-               *period.where(CommissionEntry.created_at))
-        .group_by(CommissionEntry.event_id)
+        select(RevenueDaily.event_id, func.sum(RevenueDaily.orders))
+        .where(RevenueDaily.event_id > 0, RevenueDaily.photographer_id == 0, *period.where_day(RevenueDaily.day))
+        .group_by(RevenueDaily.event_id)
     )
     if event_id is not None:
         query = query.where(EventDailyStat.event_id == event_id)
-        orders = orders.where(CommissionEntry.event_id == event_id)
+        orders = orders.where(RevenueDaily.event_id == event_id)
     rows: dict[int, FunnelRow] = {}
     for eid, kind, hits, visitors in db.session.execute(query):
         row = rows.setdefault(eid, FunnelRow(eid))
@@ -347,10 +332,14 @@ class EventRank:
         return data
 
 
-def top_events(period: Period, currency: str, limit: int = 10) -> list[EventRank]:
-    """The events that earned most in the period, with their visitors and conversion."""
-    money = [row for row in revenue(period, "event", currency) if row.key is not None][:limit]
-    by_event = {row.event_id: row for row in funnels(period)} if money else {}
+def top_events(period: Period, currency: str, limit: int = 10, by_event=None, funnel_rows=None) -> list[EventRank]:
+    """The events that earned most in the period, with their visitors and conversion (pass the period's
+    revenue by event and funnels when you already have them)."""
+    by_event = revenue(period, "event", currency) if by_event is None else by_event
+    money = [row for row in by_event if row.key > 0][:limit]
+    if funnel_rows is None:
+        funnel_rows = funnels(period) if money else []
+    by_event = {row.event_id: row for row in funnel_rows}
     return [EventRank(row, by_event.get(row.key) or FunnelRow(row.key, row.label)) for row in money]
 
 
@@ -383,15 +372,16 @@ def _photos(ids) -> dict[int, Photo]:
 
 
 def _sales_by_photo(period: Period, currency: str, photo_ids=None, event_id=None, limit=None):
-    is_sale, is_refund = CommissionEntry.kind == SALE, CommissionEntry.kind == REFUND
-    sold = (func.count(case((is_sale, 1))) - func.count(case((is_refund, 1)))).label("sold")
-    gross = func.coalesce(func.sum(case((is_sale, OrderItem.price), (is_refund, -OrderItem.price), else_=0)), 0)
-    query = _ledger([OrderItem.photo_id, sold, gross.label("gross")], period, currency, event_id).group_by(
-        OrderItem.photo_id)
+    p = PhotoDailySales
+    sold = (func.sum(p.sold) - func.sum(p.refunded)).label("sold")
+    gross = (func.sum(p.sales) - func.sum(p.refunds)).label("gross")
+    query = select(p.photo_id, sold, gross).where(p.currency == currency, *period.where_day(p.day)).group_by(p.photo_id)
+    if event_id is not None:
+        query = query.where(p.event_id == event_id)
     if photo_ids is not None:
-        query = query.where(OrderItem.photo_id.in_(photo_ids))
+        query = query.where(p.photo_id.in_(photo_ids))
     if limit:
-        query = query.order_by(sold.desc(), gross.desc(), OrderItem.photo_id).limit(limit)
+        query = query.order_by(sold.desc(), gross.desc(), p.photo_id).limit(limit)
     return db.session.execute(query).all()
 
 

@@ -6,6 +6,7 @@ form is a plain GET form (it works without JavaScript); with htmx it swaps only 
 from flask import abort, render_template, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from ..access import get_event, get_photographer, role_required
@@ -92,7 +93,7 @@ def show_dashboard():
     for row in funnel_rows:
         for name in ("visitors", "searchers", "carters", "orders", "searches", "photo_views"):
             setattr(overall, name, getattr(overall, name) + getattr(row, name))
-    top = reports.top_events(period, currency)
+    top = reports.top_events(period, currency, by_event=by_event, funnel_rows=funnel_rows)
     context = dict(
         period=period, currency=currency, currencies=currencies, error=error,
         totals=reports.revenue_totals(period, currency),
@@ -106,7 +107,7 @@ def show_dashboard():
             charts.COLOURS[1]),
         top_chart=charts.bar_chart(
             _("Top events"), [(r.revenue.label, r.revenue.gross) for r in top], money,
-            notes=[_("%(n)s visitors", n=f"{r.funnel.visitors:,}") for r in top]),
+            notes=[ngettext("%(num)s visitor", "%(num)s visitors", r.funnel.visitors) for r in top]),
         funnel_chart=charts.funnel_chart(_("Conversion, all events"), _funnel_steps(overall)),
         overall=overall,
     )

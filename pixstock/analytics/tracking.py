@@ -19,7 +19,6 @@ import secrets
 import time
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, request
 from flask_login import current_user
@@ -29,6 +28,7 @@ from ..extensions import db
 from ..models import EventDailyStat, PhotoDailyView, Role, TrackedEvent, TrackKind
 from ..tasks.queue import jobs
 from ..tasks.schedule import every
+from .days import day_bounds, local_day, local_today
 
 log = logging.getLogger(__name__)
 
@@ -90,32 +90,6 @@ def _daily_salt(day: date) -> bytes:
         cache.clear()
         cache[day] = bytes.fromhex(value.decode() if isinstance(value, bytes) else value)
     return cache[day]
-
-
-# --- Days in pixstock's timezone -------------------------------------------------------------------
-
-
-def zone() -> ZoneInfo:
-    """pixstock's timezone: reports count days as the organisers live them, not in UTC."""
-    return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Bangkok")
-
-
-def local_today() -> date:
-    """Today's date in pixstock's timezone."""
-    return datetime.now(zone()).date()
-
-
-def local_day(moment: datetime) -> date:
-    """The local date of an aware datetime."""
-    return moment.astimezone(zone()).date()
-
-
-def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
-    """The UTC instants [start of first, start of the day after last) in pixstock's timezone."""
-    tz = zone()
-    start = datetime.combine(first, datetime.min.time(), tzinfo=tz).astimezone(timezone.utc)
-    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=tz).astimezone(timezone.utc)
-    return start, end
 
 
 # --- Flushing ---------------------------------------------------------------------------------------

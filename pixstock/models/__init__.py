@@ -1,5 +1,5 @@
 """The data model, split by domain; importing this package registers every table."""
-from .analytics import EventDailyStat, PhotoDailyView, TrackedEvent, TrackKind
+from .analytics import EventDailyStat, PhotoDailySales, PhotoDailyView, RevenueDaily, TrackedEvent, TrackKind
 from .audit import AuditLog
 from .base import UTCDateTime, utcnow
 from .events import BundleTier, Event, EventPhotographer, EventStatus, TransitionError
@@ -19,10 +19,9 @@ from .photos import ApprovalStatus, FaceStatus, Photo, ProcessingStatus, Upload,
 from .users import ApiToken, PhotographerProfile, PhotographerStatus, Role, User
 
 __all__ = [
-    "ApiToken", "ApprovalStatus", "AuditLog", "BundleTier", "CartItem", "CommissionEntry", "DownloadGrant",
-    "Event", "EventDailyStat", "EventPhotographer", "EventStatus", "Face", "FaceStatus", "Order", "OrderItem",
-    "OrderStatus", "Payment", "PaymentStatus", "PhotoDailyView", "PhotographerProfile", "PhotographerStatus", "Photo",
-    "ProcessingStatus", "Role",
-    "TrackKind", "TrackedEvent", "TransitionError", "UTCDateTime", "Upload", "UploadBatch", "UploadStatus",
-    "User", "WebhookEvent", "utcnow",
+    "ApiToken", "ApprovalStatus", "AuditLog", "BundleTier", "CartItem", "CommissionEntry", "DownloadGrant", "Event",
+    "EventDailyStat", "EventPhotographer", "EventStatus", "Face", "FaceStatus", "Order", "OrderItem", "OrderStatus",
+    "Payment", "PaymentStatus", "Photo", "PhotoDailySales", "PhotoDailyView", "PhotographerProfile",
+    "PhotographerStatus", "ProcessingStatus", "RevenueDaily", "Role", "TrackedEvent", "TrackKind", "TransitionError",
+    "Upload", "UploadBatch", "UploadStatus", "User", "UTCDateTime", "utcnow", "WebhookEvent",
 ]

@@ -66,3 +66,48 @@ class PhotoDailyView(db.Model):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     views: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RevenueDaily(db.Model):
+    """The commission ledger summed per local day and currency, at four grains: everything (event_id 0,
+    photographer_id 0), per event (photographer_id 0), per photographer (event_id 0), and per event and
+    photographer. Orders are counted distinct within each row, which is why the grains are stored apart.
+
+    Kept in step with the ledger in the same transaction (analytics/ledger.py), so it is never stale.
+    An entry without an event (the event was deleted) counts under event_id -1.
+    """
+
+    __tablename__ = "revenue_daily"
+    __table_args__ = (Index("ix_revenue_daily_grain", "event_id", "photographer_id", "day"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    photographer_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    orders: Mapped[int] = mapped_column(Integer, default=0)
+    refunded_orders: Mapped[int] = mapped_column(Integer, default=0)
+    photos_sold: Mapped[int] = mapped_column(Integer, default=0)
+    photos_refunded: Mapped[int] = mapped_column(Integer, default=0)
+    sales: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunds: Mapped[int] = mapped_column(BigInteger, default=0)
+    commission: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PhotoDailySales(db.Model):
+    """One photo's sales and refunds on one local day, in one currency (kept with RevenueDaily)."""
+
+    __tablename__ = "photo_daily_sales"
+    __table_args__ = (
+        Index("ix_photo_daily_sales_day", "day", postgresql_include=["photo_id", "sold", "refunded", "sales",
+                                                                     "refunds"]),
+        Index("ix_photo_daily_sales_event_day", "event_id", "day"),
+    )
+
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    event_id: Mapped[int] = mapped_column(Integer)
+    sold: Mapped[int] = mapped_column(Integer, default=0)
+    refunded: Mapped[int] = mapped_column(Integer, default=0)
+    sales: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunds: Mapped[int] = mapped_column(BigInteger, default=0)
