@@ -407,14 +407,18 @@ def test_cached_cards_follow_every_review_at_once(client, photographer):
     with queries() as statements:
         again = client.get(url).get_data(as_text=True)
     assert _cards(again) == [p.id for p in shown]
-    assert len(statements) == 2 and not any("FROM photos" in s for s in statements)  # served from the cache
+    assert len(statements) == 1 and "FROM events" in statements[0]  # cards and filter served from the cache
     review_photos([waiting.id], admin, Decision.APPROVE)
     assert waiting.id in _cards(client.get(url).get_data(as_text=True))
     review_photos([shown[0].id], admin, Decision.REJECT, "Blurry")
     html = client.get(url).get_data(as_text=True)
     assert shown[0].id not in _cards(html) and f"/media/photos/{shown[0].id}/" not in html
-    # A price change shows too.
+    # A photographer assigned, and a price change, show too.
     event = db.session.get(type(event), event.id)
+    bob = make_user("photographer", email="bob@example.com")
+    event.assign(bob)
+    db.session.commit()
+    assert ">bob</option>" in client.get(url).get_data(as_text=True)
     event.set_pricing(15000, [], None)
     db.session.commit()
     assert "฿150" in client.get(url).get_data(as_text=True)

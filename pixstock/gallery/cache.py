@@ -9,6 +9,9 @@ page's cost, so the HTML of a page of cards is kept here, per process, keyed on 
 - the page's full path (cursor, filters: also the cart forms' `next`), the language, whether it sells;
 - and a TTL, a backstop for changes that do not touch the event (a photo reprocessed).
 
+The photographer filter's choices are kept the same way (assigning or removing a photographer bumps
+the event's version too), so a page served from here costs one query: the event.
+
 The cart control in each card is the only per-visitor part: cached HTML is used only for visitors whose
 cart is empty, and it is rendered with a placeholder CSRF token that each request replaces with its own.
 """
@@ -23,11 +26,11 @@ MAX_ENTRIES = 512
 CSRF_PLACEHOLDER = "pixstockCsrfPlaceholder0d1e5b"
 
 _lock = threading.Lock()
-_entries: OrderedDict[tuple, tuple[float, str, bool]] = OrderedDict()
+_entries: OrderedDict[tuple, tuple[float, object, bool]] = OrderedDict()
 
 
-def get(key: tuple) -> tuple[str, bool] | None:
-    """The cached (html, has_photos) for key, or None when absent or expired."""
+def get(key: tuple) -> tuple[object, bool] | None:
+    """The cached (value, flag) for key, e.g. (html, has_photos), or None when absent or expired."""
     now = time.monotonic()
     with _lock:
         entry = _entries.get(key)
@@ -40,10 +43,10 @@ def get(key: tuple) -> tuple[str, bool] | None:
         return entry[1], entry[2]
 
 
-def put(key: tuple, html: str, has_photos: bool) -> None:
-    """Keep html for key for TTL_SECONDS, dropping the least recently used entries beyond MAX_ENTRIES."""
+def put(key: tuple, value, flag: bool) -> None:
+    """Keep (value, flag) for key for TTL_SECONDS, dropping the least recently used beyond MAX_ENTRIES."""
     with _lock:
-        _entries[key] = (time.monotonic() + TTL_SECONDS, html, has_photos)
+        _entries[key] = (time.monotonic() + TTL_SECONDS, value, flag)
         _entries.move_to_end(key)
         while len(_entries) > MAX_ENTRIES:
             _entries.popitem(last=False)

@@ -70,12 +70,24 @@ def show_event(slug: str):
                                has_photos=has_photos)
     if after is None:  # a visit, not the next page of one
         track(TrackKind.GALLERY_VIEW, event.id)
-    photographers = db.session.scalars(
+    return render_template("gallery/event.html", event=event, filters=filters, cards=cards, has_photos=has_photos,
+                           photographers=photographer_choices(event), hours=HOURS, after=after)
+
+
+def photographer_choices(event: Event) -> list[tuple[int, str]]:
+    """(id, name) of the event's photographers for the filter; cached like the cards (assignments bump the
+    event's version)."""
+    key = ("photographers", event.id, event.updated_at)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached[0]
+    users = db.session.scalars(
         select(User).join(EventPhotographer, EventPhotographer.user_id == User.id)
         .where(EventPhotographer.event_id == event.id).options(joinedload(User.profile)).order_by(User.email)
     ).all()
-    return render_template("gallery/event.html", event=event, filters=filters, cards=cards, has_photos=has_photos,
-                           photographers=photographers, hours=HOURS, after=after)
+    choices = [(user.id, user.display_name) for user in users]
+    cache.put(key, choices, bool(choices))
+    return choices
 
 
 @bp.get("/e/<slug>/p/<int:photo_id>")

@@ -262,6 +262,7 @@ class Event(db.Model):
         if self.has_photographer(user):
             return False
         self.assignments.append(EventPhotographer(user_id=user.id, user=user))
+        self.updated_at = utcnow()  # the gallery's photographer filter is cached per event version
         return True
 
     def unassign(self, user) -> bool:
@@ -269,6 +270,7 @@ class Event(db.Model):
         for assignment in self.assignments:
             if assignment.user_id == user.id:
                 self.assignments.remove(assignment)
+                self.updated_at = utcnow()
                 return True
         return False
 
