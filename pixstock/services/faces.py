@@ -10,6 +10,7 @@ import functools
 import io
 import math
 import threading
+import time
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -348,42 +349,77 @@ def combined_scores(distances: np.ndarray, maybe: float, agreement: float = AGRE
 
 # Cached faces across all events before the least recently searched event is dropped (~0.5 KB per face).
 INDEX_CACHE_MAX_FACES = 2_000_000
+# Seconds an event's index is trusted before its faces are counted again. Counting is the cheap version check,
+# but not free (~0.1 s for 540k faces on PostgreSQL here), so it runs at most this often per event and
+# process: a newly indexed photo becomes findable within this delay. FACE_INDEX_RECHECK_SECONDS overrides.
+INDEX_RECHECK_SECONDS = 5.0
+
+
+@dataclass
+class _CachedIndex:
+    index: FaceIndex
+    checked_at: float  # time.monotonic() of the last version check
+
+
 _cache_lock = threading.Lock()
 _event_locks: dict[int, threading.Lock] = {}
-_indexes: OrderedDict[int, FaceIndex] = OrderedDict()
+_indexes: OrderedDict[int, _CachedIndex] = OrderedDict()
 
 
 def get_event_index(event_id: int) -> FaceIndex:
-    """Return the FaceIndex of every face of an event, loading it on first use or when the faces changed."""
+    """Return the FaceIndex of every face of an event, loaded on first use and refreshed when faces change."""
     # The index holds faces of all the event's photos, visible or not; search_event filters the matches by
     # visibility at search time, so approving or rejecting a photo takes effect at once without a reload.
-    version = _face_version(event_id)
+    recheck = float(_config("FACE_INDEX_RECHECK_SECONDS", INDEX_RECHECK_SECONDS))
     with _cache_lock:
-        index = _indexes.get(event_id)
-        if index is not None and index.version == version:
+        cached = _indexes.get(event_id)
+        if cached is not None:
             _indexes.move_to_end(event_id)
-            return index
+            if time.monotonic() - cached.checked_at < recheck:
+                return cached.index
         event_lock = _event_locks.setdefault(event_id, threading.Lock())
-    # One thread loads an event; others asking for it meanwhile wait and reuse its result.
-    with event_lock:
+    # One thread checks and refreshes an event. Meanwhile the others search the index they have (a full
+    # reload of 500k faces takes seconds); only a first load makes them wait.
+    if not event_lock.acquire(blocking=cached is None):
+        return cached.index
+    try:
         with _cache_lock:
-            index = _indexes.get(event_id)
-            if index is not None and index.version == version:
-                return index
-        index = _load_event_index(event_id)
+            latest = _indexes.get(event_id)
+        if latest is not None and latest is not cached and time.monotonic() - latest.checked_at < recheck:
+            return latest.index  # another thread refreshed it while this one waited
+        index = _refreshed(event_id, latest.index if latest is not None else None)
         with _cache_lock:
-            _indexes[event_id] = index
+            _indexes[event_id] = _CachedIndex(index, time.monotonic())
             _indexes.move_to_end(event_id)
-            total = sum(len(cached) for cached in _indexes.values())
+            total = sum(len(entry.index) for entry in _indexes.values())
             while total > INDEX_CACHE_MAX_FACES and len(_indexes) > 1:
-                total -= len(_indexes.popitem(last=False)[1])
+                total -= len(_indexes.popitem(last=False)[1].index)
         return index
+    finally:
+        event_lock.release()
 
 
 def invalidate_event_index(event_id: int) -> None:
-    """Drop an event's cached index in this process (others notice the change by its version)."""
+    """Make this process check the event's faces on its next search (other processes notice within the delay)."""
     with _cache_lock:
-        _indexes.pop(event_id, None)
+        cached = _indexes.get(event_id)
+        if cached is not None:
+            cached.checked_at = float("-inf")
+
+
+def _refreshed(event_id: int, index: FaceIndex | None) -> FaceIndex:
+    """The index brought up to date: unchanged, extended by the faces added since, or read again."""
+    version = _face_version(event_id)
+    if index is not None and index.version == version:
+        return index
+    # Face ids only grow: faces added since the last read have higher ids, and reading just those costs
+    # milliseconds while photos are still being indexed. If the counts then disagree, faces were deleted
+    # (a photo removed or indexed again): read everything.
+    if index is not None and index.version[1] is not None and version[1] is not None:
+        extended = _with_new_faces(index, event_id, up_to=version[1])
+        if extended.version == version:
+            return extended
+    return _load_event_index(event_id)
 
 
 def _face_version(event_id: int) -> tuple[int, int | None]:
@@ -394,9 +430,13 @@ def _face_version(event_id: int) -> tuple[int, int | None]:
     return int(count), highest
 
 
-def _load_event_index(event_id: int) -> FaceIndex:
-    """Read all of an event's encodings into one FaceIndex, versioned by the rows actually read."""
+def _read_faces(event_id: int, after: int | None = None, up_to: int | None = None):
+    """Face ids, photo ids and encodings of an event's faces with after < id <= up_to, and (count, highest id)."""
     statement = select(Face.id, Face.photo_id, Face.encoding).where(Face.event_id == event_id)
+    if after is not None:
+        statement = statement.where(Face.id > after)
+    if up_to is not None:
+        statement = statement.where(Face.id <= up_to)
     face_ids, photo_ids, blobs = [], [], []
     count, highest = 0, None
     for face_id, photo_id, encoding in db.session.execute(statement.execution_options(yield_per=20_000)):
@@ -408,17 +448,38 @@ def _load_event_index(event_id: int) -> FaceIndex:
         photo_ids.append(photo_id)
         blobs.append(encoding)
     encodings = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(-1, ENCODING_SIZE)
-    return FaceIndex(encodings, face_ids, photo_ids, version=(count, highest))
+    return (np.array(face_ids, dtype=np.int64), np.array(photo_ids, dtype=np.int64), encodings,
+            (count, highest))
+
+
+def _load_event_index(event_id: int) -> FaceIndex:
+    """Read all of an event's encodings into one FaceIndex, versioned by the rows actually read."""
+    face_ids, photo_ids, encodings, version = _read_faces(event_id)
+    return FaceIndex(encodings, face_ids, photo_ids, version=version)
+
+
+def _with_new_faces(index: FaceIndex, event_id: int, up_to: int) -> FaceIndex:
+    """A new FaceIndex of the index's faces plus the event's faces with index's highest id < id <= up_to."""
+    face_ids, photo_ids, encodings, (count, highest) = _read_faces(event_id, after=index.version[1], up_to=up_to)
+    return FaceIndex(
+        np.concatenate([index.encodings, encodings]),
+        np.concatenate([index.face_ids, face_ids]),
+        np.concatenate([index.photo_ids, photo_ids]),
+        version=(index.version[0] + count, index.version[1] if highest is None else highest),
+    )
+
+
+def _config(name: str, default):
+    """An app config value when there is an app, else the default."""
+    value = current_app.config.get(name) if has_app_context() else None
+    return default if value in (None, "") else value
 
 
 def search_thresholds() -> tuple[float, float]:
     """The (strong, maybe) thresholds: the app's FACE_STRONG/MAYBE_THRESHOLD config, else the defaults."""
-    config = current_app.config if has_app_context() else {}
-    strong = config.get("FACE_STRONG_THRESHOLD")
-    maybe = config.get("FACE_MAYBE_THRESHOLD")
     return (
-        STRONG_THRESHOLD if strong in (None, "") else float(strong),
-        MAYBE_THRESHOLD if maybe in (None, "") else float(maybe),
+        float(_config("FACE_STRONG_THRESHOLD", STRONG_THRESHOLD)),
+        float(_config("FACE_MAYBE_THRESHOLD", MAYBE_THRESHOLD)),
     )
 
 
