@@ -1,5 +1,5 @@
-"""Who may do what: every admin, studio, gallery and media route and every API endpoint, for anonymous,
-customer, photographer assigned to the event, photographer not assigned, and admin.
+"""Who may do what: every admin, studio, gallery (selfie search included), media and analytics route and every
+API endpoint, for anonymous, customer, photographer assigned to the event, photographer not assigned, and admin.
 
 The table below names the expected outcome per role. A route added later without a row still gets the
 rule of its area (admin: admins only; studio: staff only) and the API's (never a 5xx), and
@@ -68,6 +68,8 @@ CASES = [
     Case("GET", "/admin/events/{event}/qr.svg", ADMIN_ONLY, "admin.event_qr_svg"),
     Case("POST", "/admin/events/{event}/photographers", ADMIN_ONLY, "admin.assign_photographer", data={"user_id": "{outsider_id}"}),
     Case("POST", "/admin/events/{event}/photographers/{assigned_id}/remove", ADMIN_ONLY, "admin.remove_photographer"),
+    Case("POST", "/admin/events/{event}/faces/reindex", ADMIN_ONLY, "admin.reindex_faces"),
+    Case("POST", "/admin/events/{event}/faces/delete", ADMIN_ONLY, "admin.delete_faces"),
     # Admin: photographers
     Case("GET", "/admin/photographers", ADMIN_ONLY, "admin.photographers"),
     Case("POST", "/admin/photographers/invite", ADMIN_ONLY, "admin.invite", data={"email": "new@example.com", "commission_percent": "40"}),
@@ -98,6 +100,20 @@ CASES = [
     Case("GET", "/e/{slug}/p/{pending}", {role: HIDDEN for role in ROLES}, "gallery.show_photo"),
     Case("GET", "/e/{draft_slug}", STAFF_PREVIEW, "gallery.show_event"),
     Case("GET", "/e/{draft_slug}/p/{draft_photo}", STAFF_PREVIEW, "gallery.show_photo"),
+    # Selfie search (a gallery page of its own)
+    Case("GET", "/e/{slug}/find-me", PUBLIC, "faces.show_search"),
+    Case("POST", "/e/{slug}/find-me", ANYONE, "faces.search_photos"),
+    Case("GET", "/e/{draft_slug}/find-me", {**STAFF_PREVIEW, "assigned": ANY, "admin": ANY}, "faces.show_search"),
+    Case("POST", "/e/{draft_slug}/find-me", {**STAFF_PREVIEW, "assigned": ANY, "admin": ANY}, "faces.search_photos"),
+    # Analytics (admins; photographers see their own earnings)
+    Case("GET", "/analytics/", ADMIN_ONLY, "analytics.show_dashboard"),
+    Case("GET", "/analytics/events/{event}", ADMIN_ONLY, "analytics.show_event"),
+    Case("GET", "/analytics/export/funnels.csv", ADMIN_ONLY, "analytics.export_table"),
+    Case("GET", "/analytics/earnings", {**STAFF_ANY, "admin": ANY}, "analytics.show_earnings"),
+    Case("GET", "/analytics/earnings/statement.csv", {**STAFF_ANY, "admin": ANY}, "analytics.export_statement"),
+    Case("GET", "/analytics/photographers/{assigned_id}", {**STAFF_OF_EVENT, "outsider": DENIED}, "analytics.show_earnings"),
+    Case("GET", "/analytics/photographers/{assigned_id}/statement.csv", {**STAFF_OF_EVENT, "outsider": DENIED},
+         "analytics.export_statement"),
     # Media
     Case("GET", "/media/photos/{approved}/preview", PUBLIC, "media.photo_file"),
     Case("GET", "/media/photos/{approved}/square_300", PUBLIC, "media.photo_file"),
@@ -117,6 +133,8 @@ CASES = [
     Case("DELETE", "/api/v1/events/{event}/photographers/{assigned_id}", ADMIN_ONLY, "api.remove_photographer"),
     Case("POST", "/api/v1/photos/{pending}/approve", ADMIN_ONLY, "api.approve_photo"),
     Case("POST", "/api/v1/photos/{pending}/reject", ADMIN_ONLY, "api.reject_photo", json={"reason": "Blurry"}),
+    Case("POST", "/api/v1/events/{event}/face-search", ANYONE, "api.search_faces"),
+    Case("POST", "/api/v1/events/{draft}/face-search", {role: HIDDEN for role in ROLES}, "api.search_faces"),
     # API: photos and uploads
     Case("GET", "/api/v1/photos/{approved}", PUBLIC, "api.get_photo_json"),
     Case("GET", "/api/v1/photos/{pending}", OWNER, "api.get_photo_json"),
@@ -134,7 +152,7 @@ CASES = [
     Case("GET", "/api/v1/orders/999999", ANYONE, "api.get_order_json"),
     Case("GET", "/api/v1/reports/revenue", ADMIN_ONLY, "api.revenue_report"),
 ]
-AREAS = ("admin", "studio", "gallery", "media", "api")
+AREAS = ("admin", "studio", "gallery", "faces", "media", "analytics", "api")
 
 
 @pytest.fixture
@@ -250,7 +268,7 @@ def test_area_rules_hold_for_every_route(app, world):
     clients = _clients(app, world)
     values = {**world["values"], "name": "preview", "upload_id": world["values"]["upload"]}
     for area, rule, method in _rules(app):
-        if area not in ("admin", "studio"):
+        if area not in ("admin", "studio", "analytics"):
             continue
         url = re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", lambda m: str({
             "event_id": values["event"], "user_id": values["outsider_id"], "batch_id": values["batch"],
@@ -259,7 +277,7 @@ def test_area_rules_hold_for_every_route(app, world):
         anonymous = clients["anonymous"].open(url, method=method, data={})
         assert anonymous.status_code in (302, 303) and "/auth/login" in anonymous.headers["Location"], (method, url)
         assert clients["customer"].open(url, method=method, data={}).status_code == 403, (method, url)
-        if area == "admin":
+        if area == "admin" or (area == "analytics" and "earnings" not in rule.endpoint and "statement" not in rule.endpoint):
             for role in ("outsider", "assigned"):
                 assert clients[role].open(url, method=method, data={}).status_code == 403, (method, url, role)
 
@@ -268,7 +286,7 @@ def test_csrf_is_required_for_every_web_state_change(app, world):
     """Every admin and studio POST (and PATCH) refuses a request without the CSRF token, even from an admin."""
     client = _clients(app, world)["admin"]
     for area, rule, method in _rules(app):
-        if area in ("admin", "studio", "gallery") and method != "GET":
+        if area in ("admin", "studio", "gallery", "faces") and method != "GET":
             url = re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", "1", rule.rule)
             assert client.open(url, method=method, data={}, csrf=False).status_code == 400, (method, url)
 
