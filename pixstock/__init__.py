@@ -2,11 +2,13 @@
 from flask import Flask
 
 from .config import finalize, load_config
+from .wrappers import Request
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the application: configuration, extensions, blueprints, error handlers, CLI."""
     app = Flask(__name__, instance_relative_config=False, template_folder="../templates", static_folder="../static")
+    app.request_class = Request  # keeps selfie uploads in memory (see wrappers.py)
     settings = load_config()
     settings.update(config or {})
     app.config.update(finalize(settings))
@@ -55,6 +57,7 @@ def configure_blueprints(app: Flask) -> None:
     from .analytics import bp as analytics_bp
     from .api import bp as api_bp
     from .auth import bp as auth_bp
+    from .faces import bp as faces_bp
     from .gallery import bp as gallery_bp
     from .main import bp as main_bp
     from .media import bp as media_bp
@@ -63,6 +66,7 @@ def configure_blueprints(app: Flask) -> None:
 
     app.register_blueprint(main_bp)
     app.register_blueprint(gallery_bp)
+    app.register_blueprint(faces_bp)
     app.register_blueprint(shop_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(studio_bp, url_prefix="/studio")

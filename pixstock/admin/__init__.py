@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__)
 
-from . import events, photographers, queue, routes  # noqa: E402,F401
+from . import events, faces, photographers, queue, routes  # noqa: E402,F401

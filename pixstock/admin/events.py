@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from ..access import get_event, get_photo, role_required
 from ..catalog import Cursor, CursorError, event_url, gallery_page
 from ..extensions import db
+from ..faces.indexing import face_summary
 from ..models import AuditLog, Event, EventStatus, Photo, Role, TransitionError, User
 from ..models.events import PricingError
 from . import bp
@@ -103,7 +104,7 @@ def show_event(event_id: int):
     event = get_event(event_id, need="manage")
     return render_template(
         "admin/event.html", event=event, stats=event_dashboard(event), assignable=_assignable(event),
-        public_url=event_url(event),
+        public_url=event_url(event), faces=face_summary(event),
     )
 
 

@@ -48,7 +48,7 @@ def load_periodic_modules() -> None:
 
 
 # The task modules holding @every jobs; imported when a scheduler starts.
-PERIODIC_MODULES: list[str] = ["pixstock.tasks.images", "pixstock.analytics.tracking"]
+PERIODIC_MODULES: list[str] = ["pixstock.tasks.images", "pixstock.analytics.tracking", "pixstock.tasks.faces"]
 
 
 def build_scheduler(connection) -> CronScheduler:
