@@ -445,3 +445,15 @@ def test_cached_cards_carry_each_visitors_own_csrf_token_and_cart(app, photograp
     bob_page = bob.get(f"/e/{event.slug}").get_data(as_text=True)
     alice_page = alice.get(f"/e/{event.slug}").get_data(as_text=True)
     assert "In cart" in bob_page and "In cart" not in alice_page
+
+
+def test_thumbnails_linked_from_the_gallery_cache_for_a_year_and_revalidate(client, photographer):
+    event = make_event("on_sale", photographers=[photographer])
+    make_photos(event, photographer, 2)
+    html = client.get(f"/e/{event.slug}").get_data(as_text=True)
+    url = _unescape(re.search(r'src="(/media/photos/\d+/square_300[^"]*)"', html).group(1))
+    first = client.get(url)
+    assert first.status_code == 200 and first.mimetype == "image/jpeg"
+    assert first.cache_control.max_age >= 365 * 24 * 3600 and first.headers.get("ETag")
+    again = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
