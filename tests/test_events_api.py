@@ -229,6 +229,9 @@ def test_approve_and_reject(client, admin_headers, app):
     assert stored.approval_status is ApprovalStatus.REJECTED and stored.rejection_reason == "Blurry"
     actions = [a.action for a in db.session.scalars(select(AuditLog).order_by(AuditLog.id))]
     assert actions == ["photo.approve", "photo.reject"]
+    # The photographer reads the reason through the API; a customer does not.
+    assert client.get(f"/api/v1/photos/{photo.id}", headers=bearer(ann)).get_json()["rejection_reason"] == "Blurry"
+    assert client.get(f"/api/v1/photos/{photo.id}", headers=bearer(make_user("customer"))).status_code == 404
     unprocessed = make_photo(event, ann, approval="pending", files=False, processing_status="received")
     assert client.post(f"/api/v1/photos/{unprocessed.id}/approve", headers=admin_headers).status_code == 409
     assert client.post("/api/v1/photos/99999999999/approve", headers=admin_headers).status_code == 404

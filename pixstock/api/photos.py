@@ -30,6 +30,8 @@ def photo_json(photo, user=None) -> dict:
         "status": photo.processing_status.value,
         "failure_reason": photo.failure_reason,
         "approval_status": photo.approval_status.value,
+        # Why a photo was rejected is the photographer's (and admins') business, nobody else's.
+        "rejection_reason": photo.rejection_reason if owner else None,
         "face_status": photo.face_status.value,
         "width": photo.width,
         "height": photo.height,
@@ -176,6 +178,8 @@ schema("Photo", {
         "status": {"type": "string", "enum": ["received", "processing", "ready", "failed"]},
         "failure_reason": {"type": "string", "nullable": True},
         "approval_status": {"type": "string", "enum": ["pending", "approved", "rejected"]},
+        "rejection_reason": {"type": "string", "nullable": True,
+                             "description": "Why an admin rejected the photo (its photographer and admins only)."},
         "face_status": {"type": "string", "enum": ["pending", "done", "none", "failed"]},
         "width": {"type": "integer", "nullable": True, "description": "As displayed, after EXIF orientation."},
         "height": {"type": "integer", "nullable": True},
