@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import date
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,11 +66,12 @@ SELECT g AS id, 1 + floor(power(random(), 1.6) * {events})::int AS event_id, 1 +
 FROM generate_series(1, {orders}) g;
 INSERT INTO orders (id, event_id, email, locale, status, currency, subtotal, total, provider, created_at, paid_at,
                     updated_at)
-SELECT o.id, o.event_id, 'runner' || o.id || '@bench.example', 'th', CASE WHEN o.refunded THEN 'refunded' ELSE 'paid' END,
-       'THB', 0, 0, 'test', p.paid_at, p.paid_at, p.paid_at
+SELECT o.id, o.event_id, 'runner' || o.id || '@bench.example', 'th',
+       CASE WHEN o.refunded THEN 'refunded' ELSE 'paid' END, 'THB', 0, 0, 'test', p.paid_at, p.paid_at, p.paid_at
 FROM bench_orders o JOIN events e ON e.id = o.event_id,
 LATERAL (SELECT least(now() - interval '1 minute',
-                      (e.event_date::timestamp AT TIME ZONE 'Asia/Bangkok') + o.t * o.t * interval '14 days') AS paid_at) p;
+                      (e.event_date::timestamp AT TIME ZONE 'Asia/Bangkok')
+                      + o.t * o.t * interval '14 days') AS paid_at) p;
 INSERT INTO order_items (order_id, photo_id, price)
 SELECT o.id, (o.event_id - 1) * {per_event} + 1 + ((o.id * 37 + k * 101) % {per_event}),
        (ARRAY[10000, 9000, 8333, 7500])[o.photos] + CASE WHEN k = 1 AND o.photos = 3 THEN 1 ELSE 0 END
@@ -94,7 +95,8 @@ WHERE bo.refunded;
 -- visitors per race, hashed per day like the real thing.
 INSERT INTO tracked_events (kind, event_id, photo_id, visitor, created_at)
 SELECT t.kind, t.event_id,
-       CASE WHEN t.kind = 'photo_view' THEN (t.event_id - 1) * {per_event} + 1 + floor(power(random(), 2.5) * {per_event})::int END,
+       CASE WHEN t.kind = 'photo_view'
+            THEN (t.event_id - 1) * {per_event} + 1 + floor(power(random(), 2.5) * {per_event})::int END,
        left(md5(t.event_id || ':' || floor(random() * 4000) || ':' || t.at::date), 32), t.at
 FROM (
   SELECT g, 1 + floor(power(random(), 1.6) * {events})::int AS event_id,
@@ -104,7 +106,8 @@ FROM (
   FROM (SELECT g, random() AS r FROM generate_series(1, {tracked}) g) s
 ) k
 JOIN LATERAL (SELECT k.kind, k.event_id, least(now() - interval '1 minute',
-      ((current_date - k.event_id * 6)::timestamp AT TIME ZONE 'Asia/Bangkok') + k.t * k.t * interval '14 days') AS at) t
+      ((current_date - k.event_id * 6)::timestamp AT TIME ZONE 'Asia/Bangkok')
+      + k.t * k.t * interval '14 days') AS at) t
   ON true;
 
 SELECT setval(pg_get_serial_sequence(tbl, 'id'), (SELECT max(id) FROM users)) FROM (VALUES ('users')) v(tbl);
@@ -228,6 +231,7 @@ def run(args, url: str) -> int:
         _row, token = ApiToken.issue(db.session.get(User, 1))
         db.session.commit()
         today = tracking.local_today().isoformat()
+        year_ago = (tracking.local_today() - timedelta(days=365)).isoformat()
 
         def page(path, headers=None):
             def get():
@@ -246,8 +250,7 @@ def run(args, url: str) -> int:
             ("CSV: statement", page(f"/analytics/photographers/{photographer}/statement.csv")),
             ("CSV: revenue by day, all time", page(f"/analytics/export/revenue_by_day.csv?from=&to={today}")),
             ("API: revenue by day, one year", page(
-                f"/api/v1/reports/revenue?from={date.fromisoformat(today).replace(year=date.fromisoformat(today).year - 1)}"
-                f"&to={today}&group_by=day", bearer)),
+                f"/api/v1/reports/revenue?from={year_ago}&to={today}&group_by=day", bearer)),
             ("API: revenue by photographer, all time", page(
                 f"/api/v1/reports/revenue?to={today}&group_by=photographer", bearer)),
         ]

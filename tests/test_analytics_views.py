@@ -258,3 +258,20 @@ def test_revenue_api_is_documented(client):
     assert operation["security"] == [{"bearer": []}]
     assert set(spec["components"]["schemas"]["RevenueRow"]["required"]) == {"key", "orders", "gross", "commission",
                                                                               "net"}
+
+
+def test_event_report_draws_visitors_by_day(client, admin, marathon):
+    from datetime import date
+
+    from pixstock.extensions import db
+    from pixstock.models import EventDailyStat, TrackKind
+
+    for day, visitors in ((date(2025, 3, 2), 40), (date(2025, 3, 4), 10)):
+        db.session.add(EventDailyStat(event_id=marathon.e1.id, day=day, kind=TrackKind.GALLERY_VIEW, hits=visitors,
+                                      visitors=visitors))
+    db.session.commit()
+    page = client.get(f"/analytics/events/{marathon.e1.id}?from=2025-03-01&to=2025-03-05").get_data(as_text=True)
+    chart = re.search(r'id="chart-event-visits".*?</figure>', page, re.S).group(0)
+    heights = [float(h) for h in re.findall(r'<rect [^>]*height="([\d.]+)"', chart)]
+    assert len(heights) == 2 and heights[0] == pytest.approx(4 * heights[1], rel=0.02)
+    assert "2 Mar" in chart and "Visitors: 40" in chart

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import case, delete, distinct, event, func, insert, select
+from sqlalchemy import case, delete, distinct, event, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -115,7 +115,8 @@ def rebuild_revenue() -> None:
     ]
     db.session.execute(delete(RevenueDaily))
     db.session.execute(delete(PhotoDailySales))
-    grains = [(0, 0), (event_key, 0), (0, CommissionEntry.photographer_id), (event_key, CommissionEntry.photographer_id)]
+    photographer = CommissionEntry.photographer_id
+    grains = [(0, 0), (event_key, 0), (0, photographer), (event_key, photographer)]
     for event_column, photographer_column in grains:
         keys = [day, Order.currency]
         keys += [c for c in (event_column, photographer_column) if not isinstance(c, int)]
@@ -142,6 +143,4 @@ def rebuild_revenue() -> None:
 
 
 def _literal(column):
-    from sqlalchemy import literal
-
     return literal(column) if isinstance(column, int) else column

@@ -23,9 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 
-from flask import current_app
+from flask import current_app, has_request_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import (
@@ -48,6 +49,7 @@ from .days import day_bounds, local_today, zone
 SALE, REFUND = "sale", "refund"
 GROUPS = ("day", "month", "event", "photographer")
 MAX_DAYS = 3660
+EARLIEST = date(2000, 1, 1)
 
 
 class PeriodError(ValueError):
@@ -85,6 +87,10 @@ class Period:
             raise PeriodError(_l("The start date is after the end date."))
         if start and end and (end - start).days >= MAX_DAYS:
             raise PeriodError(_l("Choose at most %(n)d days.", n=MAX_DAYS))
+        # Charts and CSV list every day of the period: a year 9999 would be millions of empty days.
+        latest = local_today() + timedelta(days=366)
+        if any(d and not EARLIEST <= d <= latest for d in (start, end)):
+            raise PeriodError(_l("Choose dates between 2000 and next year."))
         return cls(start, end)
 
     def bounds(self) -> tuple[datetime | None, datetime | None]:
@@ -197,10 +203,6 @@ def revenue(period: Period, group_by: str, currency: str, event_id=None, photogr
     return sorted(rows, key=lambda r: (-r.gross, -r.sales, str(r.label)))
 
 
-def _as_date(value) -> date:
-    return date.fromisoformat(value) if isinstance(value, str) else value
-
-
 def _calendar(rows: list[RevenueRow], period: Period, monthly: bool) -> list[RevenueRow]:
     """Every day (or month) of the period in order, zeros where nothing happened."""
     by_day = {row.key: row for row in rows}
@@ -208,8 +210,6 @@ def _calendar(rows: list[RevenueRow], period: Period, monthly: bool) -> list[Rev
     last = period.end or max(by_day, default=None)
     if first is None or last is None:
         return []
-    if not period.start:
-        first = min([first, *by_day])
     out: dict[date, RevenueRow] = {}
     day = first
     while day <= last:
@@ -226,15 +226,18 @@ def _label(rows, group_by: str) -> None:
     if group_by == "event":
         names = dict(db.session.execute(select(Event.id, Event.name).where(Event.id.in_(ids))).all()) if ids else {}
         for row in rows:
-            row.label = names.get(row.key) or str(_l("(deleted event)"))
+            row.label = names.get(row.key) or _deleted_event()
     else:
-        from sqlalchemy.orm import selectinload
-
         users = db.session.scalars(
             select(User).where(User.id.in_(ids)).options(selectinload(User.profile))).all() if ids else []
         names = {user.id: user.display_name for user in users}
         for row in rows:
             row.label = names.get(row.key, f"#{row.key}")
+
+
+def _deleted_event() -> str:
+    # The CLI and the bench have no request, hence no reader's language.
+    return str(_l("(deleted event)")) if has_request_context() else "(deleted event)"
 
 
 def currencies() -> list[str]:
@@ -363,8 +366,6 @@ class PhotoRank:
 
 
 def _photos(ids) -> dict[int, Photo]:
-    from sqlalchemy.orm import selectinload
-
     if not ids:
         return {}
     found = db.session.scalars(select(Photo).where(Photo.id.in_(ids)).options(selectinload(Photo.event))).all()

@@ -3,6 +3,8 @@
 Thin views: read the period from the query string, call the report functions, render. The range
 form is a plain GET form (it works without JavaScript); with htmx it swaps only the report.
 """
+from datetime import timedelta
+
 from flask import abort, render_template, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
@@ -76,6 +78,16 @@ def revenue_chart(rows, currency: str, title: str, monthly: bool = False):
     )
 
 
+def visits_chart(period: Period, event_id: int):
+    """Gallery visitors per day over the period (or from the first visit to the last, for all time)."""
+    visits = reports.daily_visits(period, event_id)
+    first = period.start or min(visits, default=None)
+    last = period.end or max(visits, default=None)
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)] if first and last else []
+    return charts.column_chart(_("Gallery visitors by day"), [format_date(day, "d MMM") for day in days],
+                               [(_("Visitors"), [visits.get(day, 0) for day in days])], lambda n: f"{n:,}")
+
+
 # --- Admins ---------------------------------------------------------------------------------------
 
 
@@ -141,6 +153,7 @@ def show_event(event_id: int):
             _("Owed to photographers"), [(r.label, r.commission) for r in by_photographer[:10]], money,
             charts.COLOURS[1]),
         funnel_chart=charts.funnel_chart(_("Conversion"), _funnel_steps(funnel)),
+        visits_chart=visits_chart(period, event.id),
     )
     template = "analytics/_event_report.html" if _is_htmx() else "analytics/event.html"
     return render_template(template, **context)
