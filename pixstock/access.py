@@ -84,10 +84,10 @@ def get_photo(photo_id: int, user=None, need: str = "view") -> Photo:
     return photo
 
 
-def get_order(order_id: int, user=None, token: str | None = None) -> Order:
+def get_order(order_id: int, user=None, token: str | None = None, browser: bool = True) -> Order:
     """Load an order for someone entitled to it: its owner, an admin, its token, or the browser that placed it.
 
-    Anyone else gets 404, so order ids reveal nothing.
+    browser=False (the API) ignores the session. Anyone else gets 404, so order ids reveal nothing.
     """
     from .shop.links import remembered_orders  # the shop owns the session key
 
@@ -96,7 +96,8 @@ def get_order(order_id: int, user=None, token: str | None = None) -> Order:
     if order is None:
         abort(404)
     owner = bool(getattr(user, "is_authenticated", False)) and order.user_id is not None and order.user_id == user.id
-    if not (owner or _is_admin(user) or order.check_token(token) or order.id in remembered_orders()):
+    placed_here = browser and order.id in remembered_orders()
+    if not (owner or _is_admin(user) or order.check_token(token) or placed_here):
         abort(404)
     return order
 

@@ -57,7 +57,8 @@ class CheckoutError(ValueError):
 
 def purchasable_photos(photo_ids) -> list[Photo]:
     """The photos among photo_ids that customers can buy now (approved, processed, event selling)."""
-    ids = {int(i) for i in photo_ids}
+    # Ids beyond PostgreSQL's integer would fail the query instead of matching nothing.
+    ids = {int(i) for i in photo_ids if 0 < int(i) < 2**31}
     if not ids:
         return []
     photos = db.session.scalars(

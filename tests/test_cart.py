@@ -73,6 +73,7 @@ def test_photos_not_for_sale_cannot_be_added(client, shop):
     pending = factories.make_photo(shop.event, shop.photographer, approval="pending", files=False)
     assert client.post(f"/cart/photos/{pending.id}").status_code == 404
     assert client.post("/cart/photos/999999").status_code == 404
+    assert client.post("/cart/photos/99999999999").status_code == 404  # beyond PostgreSQL's integer
     shop.event.sales_enabled = False
     db.session.commit()
     assert client.post(f"/cart/photos/{shop.photos[0].id}").status_code == 409
@@ -153,7 +154,7 @@ def test_add_many_for_htmx_answers_a_note_and_the_badge(client, shop):
 
 def test_add_many_skips_photos_not_for_sale_and_rejects_nonsense(client, shop):
     rejected = factories.make_photo(shop.event, shop.photographer, approval="rejected", files=False)
-    client.post("/cart/add-many", data={"photo_ids": [shop.photos[0].id, rejected.id, "x", "99999"]})
+    client.post("/cart/add-many", data={"photo_ids": [shop.photos[0].id, rejected.id, "x", "99999", str(2**40), "-3"]})
     assert badge_count(client.get("/cart").get_data(as_text=True)) == 1
     assert client.post("/cart/add-many", data={"photo_ids": ["nope"]}).status_code == 400
     assert client.post("/cart/add-many", data={}).status_code == 400

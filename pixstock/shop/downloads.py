@@ -38,7 +38,7 @@ def list_orders():
     return render_template("shop/orders.html", orders=rows)
 
 
-@bp.get("/orders/<int:order_id>")
+@bp.get("/orders/<int(max=2147483647):order_id>")
 def show_order(order_id: int):
     """One order: its receipt and, once paid, a download link per photo and one for them all."""
     token = request.args.get("token")
@@ -110,7 +110,7 @@ def _lazy_chunks(storage, key):
     yield from storage.iter_chunks(key)
 
 
-@bp.get("/orders/<int:order_id>/photos.zip")
+@bp.get("/orders/<int(max=2147483647):order_id>/photos.zip")
 def download_zip(order_id: int):
     """Every downloadable original of an order as one ZIP, streamed as it is built (never held whole)."""
     order = get_order(order_id, token=request.args.get("token"))

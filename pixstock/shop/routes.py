@@ -65,7 +65,7 @@ def _toggle_response(photo: Photo):
     return redirect(_safe_next(request.form.get("next")) or url_for("shop.show_cart"))
 
 
-@bp.post("/cart/photos/<int:photo_id>")
+@bp.post("/cart/photos/<int(max=2147483647):photo_id>")
 def add_to_cart(photo_id: int):
     """Put one photo in the cart."""
     photo = get_photo(photo_id)
@@ -79,7 +79,7 @@ def add_to_cart(photo_id: int):
     return _toggle_response(photo)
 
 
-@bp.post("/cart/photos/<int:photo_id>/remove")
+@bp.post("/cart/photos/<int(max=2147483647):photo_id>/remove")
 def remove_from_cart(photo_id: int):
     """Take one photo out of the cart."""
     current_cart().remove([photo_id])
@@ -162,7 +162,7 @@ def start_checkout():
     return redirect(url, 303)
 
 
-@bp.get("/checkout/<int:order_id>/success")
+@bp.get("/checkout/<int(max=2147483647):order_id>/success")
 def checkout_success(order_id: int):
     """After payment: says "paid" only once the server knows it, polling until then (htmx or a refresh)."""
     session_id = request.args.get("session_id") or ""
@@ -179,7 +179,7 @@ def checkout_success(order_id: int):
     return render_template(template, order=order)
 
 
-@bp.get("/checkout/<int:order_id>/cancel")
+@bp.get("/checkout/<int(max=2147483647):order_id>/cancel")
 def checkout_cancel(order_id: int):
     """Back from the payment page without paying: the cart is untouched (the order expires by itself)."""
     flash(_("Payment cancelled. Your cart is just as you left it."), "info")
