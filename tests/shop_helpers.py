@@ -83,7 +83,7 @@ def pay_with_test_provider(client, response, action="pay"):
     location = response.headers["Location"]
     page = client.get(location)
     assert page.status_code == 200
-    assert b"TEST MODE" in page.data
+    assert b"test-banner" in page.data  # the page says loudly that it is a test
     return client.post(location, data={"action": action})
 
 

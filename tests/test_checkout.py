@@ -267,3 +267,20 @@ def test_signed_in_checkout_uses_the_account_and_empties_its_cart(client, auth, 
     assert db.session.scalar(select(func.count(CartItem.id))) == 0
     orders_page = client.get("/orders").get_data(as_text=True)
     assert f"/orders/{order.id}" in orders_page
+
+
+def test_emails_speak_the_customers_language(app, client, shop, drain):
+    client.post("/auth/language", data={"locale": "th", "next": "/"})
+    add_photos(client, shop.photos[:2])
+    cart = client.get("/cart").get_data(as_text=True)
+    assert "ตะกร้าของคุณ" in cart and "ชำระเงินอย่างปลอดภัย" in cart
+    pay_with_test_provider(client, checkout(client))
+    order = db.session.scalar(select(Order))
+    assert order.locale == "th"
+    drain()
+    [mail] = read_outbox(app.config["MAIL_OUTBOX_DIR"])
+    assert str(mail["Subject"]) == f"ภาพของคุณพร้อมให้ดาวน์โหลดแล้ว (คำสั่งซื้อ {order.id})"
+    text = mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    assert "ดาวน์โหลดไฟล์ต้นฉบับแต่ละภาพได้ที่นี่" in text and "ใบเสร็จ" in html
+    assert text.count("/downloads/") == 2
