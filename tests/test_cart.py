@@ -218,3 +218,29 @@ def test_badge_costs_one_query_signed_in_and_none_anonymous(app, client, auth, s
         sa_event.remove(db.engine, "before_cursor_execute", record)
     assert badge_count(html) == 2
     assert len([s for s in statements if "cart_items" in s]) == 1
+
+
+def test_a_double_tap_in_parallel_adds_once(app, shop):
+    """Two simultaneous adds of one photo by a signed-in customer: one row, no error."""
+    import threading
+
+    customer = factories.make_user("customer")
+    clients = [app.test_client() for _ in range(2)]
+    for each in clients:
+        each.post("/auth/login", data={"email": customer.email, "password": factories.PASSWORD})
+    tokens = [each.csrf_token() for each in clients]
+    url = f"/cart/photos/{shop.photos[0].id}"
+    barrier = threading.Barrier(len(clients))
+    statuses = []
+
+    def tap(each, token):
+        barrier.wait()
+        statuses.append(each.post(url, headers={"X-CSRFToken": token}).status_code)
+
+    threads = [threading.Thread(target=tap, args=pair) for pair in zip(clients, tokens)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert statuses == [302, 302]
+    assert db.session.scalar(select(db.func.count(CartItem.id))) == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import g, session
 from flask_login import current_user
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from .. import orders, pricing
 from ..extensions import db
@@ -60,7 +61,13 @@ class Cart:
             session[SESSION_PHOTOS] = current + new
         else:
             db.session.add_all(CartItem(user_id=self.user.id, photo_id=i, added_at=utcnow()) for i in new)
-            db.session.commit()
+            try:
+                db.session.commit()
+            except IntegrityError:
+                # A double tap added the same photo in a parallel request: it is in the cart either way.
+                db.session.rollback()
+                self._ids = None
+                return 0
         self._ids = current + new
         return len(new)
 
