@@ -70,11 +70,17 @@ def test_customer_scrolls_a_gallery_and_opens_a_photo(live_server, phone):
     assert box["width"] <= 390
     expect(page.locator("#share-url")).to_have_value(f"{live_server.url}/e/{slug}/p/{target}")
 
+    def arrive(photo_id):
+        # The address changes before the new page's deferred script has bound its keys and swipes.
+        expect(page).to_have_url(f"{live_server.url}/e/{slug}/p/{photo_id}")
+        page.wait_for_load_state("load")
+
     # Keyboard: → next, ← back.
+    page.wait_for_load_state("load")
     page.keyboard.press("ArrowRight")
-    expect(page).to_have_url(f"{live_server.url}/e/{slug}/p/{photos[2 * PAGE_SIZE + 4]}")
+    arrive(photos[2 * PAGE_SIZE + 4])
     page.keyboard.press("ArrowLeft")
-    expect(page).to_have_url(f"{live_server.url}/e/{slug}/p/{target}")
+    arrive(target)
 
     # A swipe to the left shows the next photo, to the right the previous one.
     def swipe(dx):
@@ -86,9 +92,9 @@ def test_customer_scrolls_a_gallery_and_opens_a_photo(live_server, phone):
         }""", dx)
 
     swipe(-150)
-    expect(page).to_have_url(f"{live_server.url}/e/{slug}/p/{photos[2 * PAGE_SIZE + 4]}")
+    arrive(photos[2 * PAGE_SIZE + 4])
     swipe(150)
-    expect(page).to_have_url(f"{live_server.url}/e/{slug}/p/{target}")
+    arrive(target)
     swipe(20)  # too short: stays
     page.wait_for_timeout(300)
     expect(page).to_have_url(f"{live_server.url}/e/{slug}/p/{target}")

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, text
 
-from pixstock.catalog import PAGE_SIZE, Cursor, GalleryFilter, gallery_page
+from pixstock.catalog import PAGE_SIZE, Cursor, gallery_page
 from pixstock.extensions import db
 from pixstock.models import Photo
 

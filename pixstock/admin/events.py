@@ -108,7 +108,7 @@ def show_event(event_id: int):
     )
 
 
-def _status_response(event: Event, error: str | None = None, status: int = 200):
+def _status_response(event: Event, error: str | None = None):
     """The lifecycle panel for htmx, else back to the dashboard with a message."""
     if _is_htmx():
         # htmx swaps only 2xx answers: a refusal is shown inside the panel it concerns.

@@ -79,7 +79,7 @@ def set_photographer_active(user: User, active: bool) -> None:
         profile.status = PhotographerStatus.ACTIVE if user.password_hash else PhotographerStatus.INVITED
 
 
-def _row_response(user: User, error: str | None = None, status: int = 200):
+def _row_response(user: User, error: str | None = None):
     """The photographer's table row for htmx, else back to the list."""
     if request.headers.get("HX-Request"):
         events = _events_by_photographer()
