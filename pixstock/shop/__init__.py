@@ -1,8 +1,7 @@
 """The shop: cart, checkout (Stripe or the test provider), the Stripe webhook, orders and downloads."""
-from flask import Blueprint, has_request_context, url_for
+from flask import Blueprint, has_request_context
 from flask_babel import lazy_gettext as _l
 from flask_login import user_logged_in
-from werkzeug.routing import BuildError
 
 from ..models import OrderStatus
 
@@ -26,19 +25,10 @@ def order_status_label(status: OrderStatus) -> str:
     return str(STATUS_LABELS[status])
 
 
-def photo_thumb_url(photo, name: str = "square_150") -> str | None:
-    """The URL of a photo's small watermarked thumbnail, served by the media blueprint."""
-    try:
-        return url_for("media.photo_file", photo_id=photo.id, name=name)
-    except BuildError:
-        # The media blueprint is registered by the uploads area; until then the cart shows no thumbnails.
-        return None
-
-
 @bp.app_context_processor
 def inject_cart():
     """`shop_cart` on every page, for the nav badge and add-to-cart buttons (queried only when read)."""
-    helpers = {"order_status_label": order_status_label, "photo_thumb_url": photo_thumb_url}
+    helpers = {"order_status_label": order_status_label}
     # Emails render outside requests, where there is no visitor and no cart.
     if has_request_context():
         helpers["shop_cart"] = current_cart()
