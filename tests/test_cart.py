@@ -88,7 +88,7 @@ def test_cart_page_shows_bundle_pricing_and_total(client, shop):
     assert 'data-total="50000"' in html
     assert format_money(50000, "THB", "en") in html
     assert "Bundle of 5 photos" in html and "Single photo" in html
-    assert html.count(f"/media/photos/") == 6  # a watermarked thumbnail per photo, never an original
+    assert html.count("/media/photos/") == 6  # a watermarked thumbnail per photo, never an original
     assert "original" not in re.findall(r'src="(/media/[^"]+)"', html)[0]
     assert f"You save {format_money(10000, 'THB', 'en')}" in html
 
