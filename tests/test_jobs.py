@@ -67,6 +67,7 @@ def periodic_audit() -> None:
 
 def test_scheduler_enqueues_registered_jobs_when_due(app, drain, monkeypatch):
     monkeypatch.setattr(schedule, "_REGISTRY", [])
+    monkeypatch.setattr(schedule, "load_periodic_modules", lambda: None)
     schedule.every(3600, queue="default")(periodic_audit)
     scheduler = schedule.build_scheduler(jobs().connection)
     assert [job.interval for job in scheduler.get_jobs()] == [3600]
@@ -78,8 +79,10 @@ def test_scheduler_enqueues_registered_jobs_when_due(app, drain, monkeypatch):
 
 def test_every_periodic_module_imports():
     schedule.load_periodic_modules()
+    registered = {f"{func.__module__}.{func.__name__}" for func, _q, _i in schedule.periodic_jobs()}
     for func, queue, interval in schedule.periodic_jobs():
         assert queue in ("images", "default", "mail", "faces") and interval >= 60, func
+    assert {name.rsplit(".", 1)[0] for name in registered} >= set(schedule.PERIODIC_MODULES)
 
 
 def test_money_is_formatted_per_locale():
@@ -87,3 +90,29 @@ def test_money_is_formatted_per_locale():
     assert format_money(125050, "THB", "th") == "฿1,250.50"
     assert format_money(1999, "USD", "en") == "$19.99"
     assert format_money(None) == ""
+
+
+_attempts = {"n": 0}
+
+
+def flaky_job() -> None:
+    """Fails the first time, succeeds the second: exercises retries with backoff."""
+    _attempts["n"] += 1
+    if _attempts["n"] == 1:
+        raise ConnectionError("transient")
+    record_audit("retried")
+
+
+def test_retry_with_backoff_runs_in_process(make_app):
+    from rq import Retry
+
+    _attempts["n"] = 0
+    app = make_app(JOBS_WORKER_THREAD=True)
+    with app.app_context():
+        enqueue(flaky_job, queue="default", retry=Retry(max=2, interval=1))
+        deadline = time.time() + 15
+        while time.time() < deadline and not db.session.query(AuditLog).count():
+            db.session.rollback()
+            time.sleep(0.1)
+        assert [a.action for a in db.session.query(AuditLog)] == ["retried"]
+        assert _attempts["n"] == 2

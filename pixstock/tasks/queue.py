@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import fakeredis
 import redis
 import rq
 from flask import Flask, current_app
 from rq.timeouts import TimerDeathPenalty
+from rq.utils import current_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +76,24 @@ class JobQueues:
 
     def drain(self, queues=QUEUES) -> None:
         """Run every queued job now, in this thread (tests and the demo seed use it)."""
+        self.enqueue_due()
         worker = InProcessWorker([self._queues[q] for q in queues], connection=self.connection)
         worker.work(burst=True, logging_level="WARNING")
+
+    def enqueue_due(self) -> int:
+        """Move scheduled jobs whose time has come (retries with backoff) onto their queues."""
+        moved = 0
+        now = current_timestamp()
+        for queue in self._queues.values():
+            registry = queue.scheduled_job_registry
+            for job_id in registry.get_jobs_to_schedule(now):
+                registry.remove(job_id)
+                job = rq.job.Job.fetch(job_id, connection=self.connection) if self.connection.exists(
+                    rq.job.Job.key_for(job_id)) else None
+                if job is not None:
+                    queue.enqueue_job(job)
+                    moved += 1
+        return moved
 
     def _ensure_thread(self) -> None:
         with self._lock:
@@ -85,9 +103,17 @@ class JobQueues:
             self._thread.start()
 
     def _run_thread(self) -> None:
+        # Poll in short bursts rather than run RQ's scheduler, which forks a child process
+        # that outlives the web process's threads (and hangs interpreter exit in tests).
         with self.app.app_context():
             worker = InProcessWorker(list(self._queues.values()), connection=self.connection)
-            worker.work(burst=False, logging_level="WARNING", with_scheduler=True)
+            while True:
+                try:
+                    self.enqueue_due()
+                    worker.work(burst=True, logging_level="WARNING")
+                except Exception:  # a broken job must not kill the only worker
+                    log.exception("in-process worker loop failed")
+                time.sleep(0.2)
 
 
 def init_app(app: Flask) -> None:
