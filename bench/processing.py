@@ -1,6 +1,6 @@
 """Image-processing benchmark: pixstock's pipeline against a naive one and the decode floor.
 
-    .venv/bin/python bench/processing.py [--photos N] [--rounds R] [--naive-photos K]
+    .venv/bin/python bench/processing.py [--photos N] [--rounds R] [--naive-photos K] [--other-originals]
 
 Generates realistic 24 MP (6000x4000) camera JPEGs into a temporary directory: fractal landscapes
 (sky gradient, clouds, ridge line, textured ground with haze, people in the foreground, fine
@@ -242,11 +242,36 @@ def peak_memory_mb(mode: str, first_path: str, second_path: str) -> tuple[float,
     return float(cold), float(warm), resettable == "1"
 
 
+def other_originals(path: str, directory: str) -> None:
+    """Time originals that miss the quarter-scale fast path: 20 MP, progressive, PNG and HEIC."""
+    with Image.open(path) as image:
+        image.load()
+        exif = image.getexif()
+        variants = {
+            "20 MP JPEG 5472x3648 (half-scale decode, then resized)": ("20mp.jpg", lambda out: image.resize(
+                (5472, 3648), Image.Resampling.BICUBIC).save(out, "JPEG", quality=95, subsampling="4:2:2", exif=exif)),
+            "24 MP progressive JPEG": ("progressive.jpg", lambda out: image.save(
+                out, "JPEG", quality=95, subsampling="4:2:2", progressive=True, exif=exif)),
+            "24 MP PNG (no reduced-scale decode)": ("photo.png", lambda out: image.save(out, "PNG", compress_level=1)),
+            "24 MP HEIC (no reduced-scale decode)": ("photo.heic", lambda out: image.save(out, "HEIF", quality=90)),
+        }
+        paths = {}
+        for label, (name, save) in variants.items():
+            paths[label] = str(Path(directory) / name)
+            save(paths[label])
+    for label, variant in paths.items():
+        times = [timed(pixstock_pipeline, variant) for _ in range(3)]
+        cold, warm, _ = peak_memory_mb("pipeline", variant, variant)
+        print(f"  {label:56s} {1000 * statistics.median(times):7.1f} ms, peak {warm:.0f} MB warm ({cold:.0f} MB first photo)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=10, help="photos to generate (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes over the photos (default 3)")
     parser.add_argument("--naive-photos", type=int, default=3, help="photos timed with the slow naive path")
+    parser.add_argument("--other-originals", action="store_true",
+                        help="also time a 20 MP, a progressive, a PNG and a HEIC original (slow to generate)")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -310,6 +335,9 @@ def main() -> None:
         print(f"peak extra memory, one photo in flight (RSS high-water mark over the process's RSS before it): "
               f"pipeline {peak_mb:.1f} MB for a worker's first photo, {warm_mb:.1f} MB once warm; "
               f"naive {naive_peak_mb:.1f} MB{note}")
+        if args.other_originals:
+            print("other originals, one core (median of 3):")
+            other_originals(paths[0], directory)
         print(
             f"ms_per_photo={pipeline_ms:.1f} naive_ms_per_photo={naive_ms:.1f} floor_ms_per_photo={floor_ms:.1f} "
             f"peak_mb={peak_mb:.1f} warm_peak_mb={warm_mb:.1f} floor_ratio={pipeline_ms / floor_ms:.2f} speedup={naive_ms / pipeline_ms:.1f} "

@@ -139,8 +139,7 @@ def inspect(path, default_tz: tzinfo | str = DEFAULT_TZ) -> ImageInfo:
 
 def build_derivatives(path, watermark_text: str, logo_path=None) -> dict[str, bytes]:
     """Return the JPEG derivatives of the image at path: square_150, square_300, medium, preview."""
-    with _open(path) as (_content_type, image):
-        oriented = _decode(image, PREVIEW_SIDE, _orientation(_exif(image)))
+    _, oriented = _read(path, PREVIEW_SIDE)
     return _render(oriented, watermark_text, logo_path)
 
 
@@ -148,9 +147,7 @@ def process(
     path, watermark_text: str, logo_path=None, default_tz: tzinfo | str = DEFAULT_TZ
 ) -> tuple[ImageInfo, dict[str, bytes]]:
     """inspect() and build_derivatives() in one pass: one open, one reduced-scale decode."""
-    with _open(path) as (content_type, image):
-        info = _info(content_type, image, default_tz)
-        oriented = _decode(image, PREVIEW_SIDE, _orientation(_exif(image)))
+    info, oriented = _read(path, PREVIEW_SIDE, default_tz)
     return info, _render(oriented, watermark_text, logo_path)
 
 
@@ -160,8 +157,15 @@ def load_oriented(path, max_side: int = PREVIEW_SIDE) -> Image.Image:
     The long side lies between 0.9 * max_side and max_side (or is the original's, if smaller); map
     coordinates back to the original with ``info.width / image.width``. Faces are found on this image.
     """
-    with _open(path) as (_content_type, image):
-        return _decode(image, max_side, _orientation(_exif(image)))
+    return _read(path, max_side)[1]
+
+
+def _read(path, max_side: int, default_tz: tzinfo | str = DEFAULT_TZ) -> tuple[ImageInfo, Image.Image]:
+    """Open, validate and decode once. Returning lets go of the decoded image the preview was shrunk
+    from (20 MB for a 20 MP original's half-scale decode) before the derivatives are built."""
+    with _open(path) as (content_type, image):
+        info = _info(content_type, image, default_tz)
+        return info, _decode(image, max_side, _orientation(_exif(image)))
 
 
 # --- opening and validation -------------------------------------------------------------------------
@@ -433,14 +437,21 @@ def _decode(image: ImageFile.ImageFile, max_side: int, orientation: int = 1) -> 
     if max(picture.size) > max_side and picture.mode in ("RGB", "RGBA", "L", "LA", "CMYK"):
         # Shrink before converting so the conversions touch few pixels; Pillow resamples alpha
         # premultiplied, so transparent areas don't bleed their hidden colour.
-        picture = picture.resize(_fit_size(picture.size, (max_side, max_side)), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        picture = _shrink(picture, max_side)
     picture = _to_srgb(picture, icc_profile)
     if max(picture.size) > max_side:  # modes that had to be converted at full size first
-        picture = picture.resize(_fit_size(picture.size, (max_side, max_side)), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        picture = _shrink(picture, max_side)
     if orientation in _TRANSPOSE:
         picture = picture.transpose(_TRANSPOSE[orientation])
     picture.info = {}  # nothing from the original (EXIF, ICC, XMP, comments) travels further
     return picture
+
+
+def _shrink(image: Image.Image, max_side: int) -> Image.Image:
+    # Bicubic, not Lanczos: as sharp to the eye at these ratios, in two thirds of the time (a 20 MP
+    # original's half-scale decode, 2736 px, is the common case). reducing_gap box-averages first
+    # when a non-JPEG original is many times the target.
+    return image.resize(_fit_size(image.size, (max_side, max_side)), Image.Resampling.BICUBIC, reducing_gap=3.0)
 
 
 def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
