@@ -53,14 +53,18 @@ chromium:
 services:
 	@$(BIN)/python -m pixstock.services.check
 
+# Two xdist workers (one per core); each gets its own PostgreSQL database and Redis db.
+PYTEST_ARGS ?= -n auto
 test: install-dev chromium services
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: install-dev
+bench: install-dev services
 	$(BIN)/python bench/processing.py
 	$(BIN)/python bench/face_search.py
+	$(BIN)/python bench/face_indexing.py
 	$(BIN)/python bench/face_accuracy.py ../shared/faces
 	$(BIN)/python bench/gallery.py
+	$(BIN)/python bench/reports.py
 
 clean:
 	rm -rf $(VENV) instance
