@@ -50,8 +50,16 @@ def process_photo(photo_id: int, force: bool = False) -> str:
 
     force=True rebuilds a photo that is already ready (e.g. after the event's watermark changed).
     """
-    # In-process workers keep one session across jobs: start from what the database says now.
+    # In-process workers keep one session across jobs: start from what the database says now, and
+    # leave no transaction open afterwards (an idle one would hold its locks until the next job).
     db.session.rollback()
+    try:
+        return _process(photo_id, force)
+    finally:
+        db.session.rollback()
+
+
+def _process(photo_id: int, force: bool) -> str:
     photo = db.session.get(Photo, photo_id)
     if photo is None:
         return "gone"  # deleted while it waited

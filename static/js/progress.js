@@ -17,7 +17,7 @@
     element.dispatchEvent(new CustomEvent(name, { detail: detail }));
   }
 
-  var socket = window.io({ transports: ["websocket", "polling"] });
+  var socket = window.io(); // long-polling first, upgraded to a WebSocket when the server allows
 
   socket.on("connect", function () {
     var watch = { ids: [] };
