@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from .auth.services import create_user
 from .extensions import db
-from .models import ApiToken, BundleTier, Event, EventPhotographer, EventStatus, Role, User
+from .models import ApiToken, BundleTier, Event, EventPhotographer, EventStatus, Photo, Role, User
 from .tasks.schedule import scheduler_command
 from .tasks.worker import worker_command
 
@@ -96,6 +96,11 @@ def demo_command(photos: int, if_empty: bool) -> None:
         db.session.flush()
         db.session.add(EventPhotographer(event_id=event.id, user_id=users[Role.PHOTOGRAPHER].id))
     db.session.commit()
+    if photos > 0 and not db.session.scalar(select(func.count(Photo.id)).where(Photo.event_id == event.id)):
+        from .studio.samples import seed_event_photos
+
+        click.echo(f"Generating {photos} sample photos and putting them through upload and processing...")
+        seed_event_photos(event, users[Role.PHOTOGRAPHER], photos, reviewer=users[Role.ADMIN])
     _demo_file().parent.mkdir(parents=True, exist_ok=True)
     _demo_file().write_text("\n".join(lines) + "\n")
     click.echo("\n".join(lines))

@@ -390,3 +390,27 @@ def test_socket_client_receives_progress_from_a_separate_worker_through_redis(ma
         assert received[-1]["upload_id"] == created["id"]
     finally:
         server.stop()
+
+
+# --- the demo's photos ------------------------------------------------------------------------------------
+
+
+def test_demo_photos_go_through_upload_and_processing(app, runner, client):
+    result = runner.invoke(args=["pixstock", "demo", "--photos", "5"])
+    assert result.exit_code == 0, result.output
+    photos = db.session.scalars(select(Photo).order_by(Photo.id)).all()
+    assert len(photos) == 5 and len({p.sha256 for p in photos}) == 5
+    assert {p.processing_status for p in photos} == {ProcessingStatus.READY}
+    assert {p.approval_status.value for p in photos} == {"approved"}
+    assert all(p.camera_model and p.taken_at and p.metadata_json.get("lens") for p in photos)
+    assert any(p.height > p.width for p in photos)  # a camera turned sideways, shown upright
+    assert photos[0].event.cover_photo_id == photos[0].id
+    # Customers see them through the media blueprint.
+    from pixstock.media.routes import photo_url
+
+    with app.test_request_context():
+        url = photo_url(photos[0], "preview")
+    assert client.get(url).status_code == 200
+    # Run again: nothing is added twice.
+    assert runner.invoke(args=["pixstock", "demo", "--photos", "5"]).exit_code == 0
+    assert len(db.session.scalars(select(Photo)).all()) == 5

@@ -155,3 +155,68 @@ def sample_jpeg(seed: int, size: tuple[int, int] = (2000, 1333), quality: int = 
     stored.save(buffer, "JPEG", quality=quality,
                 exif=camera_exif(seed, taken_at, orientation, gps, camera).tobytes())
     return buffer.getvalue()
+
+
+def seed_event_photos(event, photographer, count: int, reviewer=None, progress=None) -> list[int]:
+    """Upload count sample photos to event through the real ingest and processing; return the photo ids.
+
+    Each goes through uploads.ingest_stream (validation, SHA-256, storage) and process_photo. In
+    in-process mode the queues are drained here (faces too); with REDIS_URL the photos are
+    processed in this process and face indexing is left to the workers. With a reviewer (an
+    admin) the ready photos are approved and the first becomes the event's cover.
+    """
+    from flask import current_app
+
+    from ..approval import Decision, review_photos
+    from ..extensions import db
+    from ..models import Photo, ProcessingStatus
+    from ..tasks.images import process_photo
+    from ..tasks.queue import jobs
+
+    queues = jobs()
+    # This command drains the queues itself; a worker thread racing it would still be busy at exit.
+    worker_thread = current_app.config.get("JOBS_WORKER_THREAD", True)
+    current_app.config["JOBS_WORKER_THREAD"] = False
+    try:
+        photo_ids = _ingest_samples(event, photographer, count, progress)
+        if queues.in_process:
+            queues.drain()
+        else:
+            for photo_id in photo_ids:
+                process_photo(photo_id)
+    finally:
+        current_app.config["JOBS_WORKER_THREAD"] = worker_thread
+    db.session.expire_all()
+    ready = [pid for pid in photo_ids if db.session.get(Photo, pid).processing_status is ProcessingStatus.READY]
+    if reviewer is not None and ready:
+        review_photos(ready, reviewer, Decision.APPROVE)
+        if event.cover_photo_id is None:
+            event.set_cover(db.session.get(Photo, ready[0]))
+            db.session.commit()
+    current_app.logger.info("seeded %d demo photos, %d ready", len(photo_ids), len(ready))
+    return photo_ids
+
+
+def _ingest_samples(event, photographer, count: int, progress=None) -> list[int]:
+    from .. import uploads
+    from ..models import UploadStatus
+
+    batch = uploads.start_batch(event, photographer, "Demo photos")
+    start = datetime.combine(event.event_date or datetime.now(BANGKOK).date(), datetime.min.time(),
+                             BANGKOK).replace(hour=5, minute=30)
+    photo_ids = []
+    for n in range(count):
+        rng = random.Random(n)
+        portrait = n % 5 == 3  # now and then the camera was turned
+        data = sample_jpeg(
+            n, size=(1334, 2000) if portrait else (2000, 1333), quality=90,
+            orientation=rng.choice([6, 8]) if portrait else 1,
+            taken_at=start + timedelta(seconds=n * 97 + rng.randint(0, 40)),
+            gps=(13.7307 + rng.uniform(-0.004, 0.004), 100.5418 + rng.uniform(-0.004, 0.004)) if n % 3 == 0 else None,
+        )
+        upload = uploads.ingest_stream(batch, photographer, f"DSC_{4000 + n:05d}.JPG", io.BytesIO(data))
+        if upload.status is UploadStatus.COMPLETE:
+            photo_ids.append(upload.photo_id)
+        if progress:
+            progress(n + 1, count)
+    return photo_ids
