@@ -99,8 +99,8 @@ def _process(photo_id: int, force: bool) -> str:
     photo.metadata_json = info.metadata
     photo.sort_at = info.taken_at or photo.uploaded_at
     photo.move_processing_to(ProcessingStatus.READY)
-    after_processing(photo)
     db.session.commit()
+    after_processing(photo)
     _delete_replaced(old_keys, keys)
     progress.photo_status(photo)
     progress.approval_count()
@@ -108,11 +108,20 @@ def _process(photo_id: int, force: bool) -> str:
 
 
 def after_processing(photo: Photo) -> None:
-    """Hand a freshly processed photo over to face indexing (in the same transaction as READY).
+    """Hand a freshly processed photo over to face indexing on the "faces" queue.
 
-    The faces issue fills this in (queue its job on the "faces" queue); until then the photo
-    simply waits with face_status "pending".
+    Called after READY is committed, so the job never finds the photo still processing. If the
+    queue is unreachable, the photo waits with face_status "pending" and the faces sweeper queues it.
     """
+    from ..models import FaceStatus
+    from .faces import queue_face_indexing
+
+    if photo.face_status in (FaceStatus.DONE, FaceStatus.NONE):
+        return  # rebuilt derivatives (a new watermark) of an original whose faces are already known
+    try:
+        queue_face_indexing(photo.id)
+    except Exception:  # the derivatives are done and committed: never fail (and retry) them over this
+        current_app.logger.warning("could not queue face indexing of photo %s", photo.id, exc_info=True)
 
 
 def store_derivatives(photo: Photo, derivatives: dict[str, bytes]) -> dict[str, str]:
