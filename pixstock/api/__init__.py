@@ -7,4 +7,4 @@ bp = Blueprint("api", __name__)
 # The API authenticates with bearer tokens only (never the session cookie), so CSRF does not apply.
 csrf.exempt(bp)
 
-from . import auth, events, openapi, orders, photos, reports, tokens  # noqa: E402,F401
+from . import auth, events, faces, openapi, orders, photos, reports, tokens  # noqa: E402,F401
