@@ -214,3 +214,15 @@ def test_searches_are_rate_limited_per_client_across_page_and_api(make_app, shar
     other = {"REMOTE_ADDR": "10.1.2.3"}
     assert client.post(f"/api/v1/events/{event_id}/face-search", data={}, environ_base=other).status_code == 422
     assert client.get(f"/e/{slug}/find-me").status_code == 200
+
+
+def test_the_privacy_page_says_what_face_search_does_in_english_and_thai(client):
+    english = client.get("/privacy").get_data(as_text=True)
+    assert "used once, in memory" in english and "never stored, logged or used for anything else" in english
+    assert "30 days after the event closes or its sales end" in english
+    assert "An admin can delete an event's face data at any time." in english
+    assert "limited to a few searches a minute from each device" in english
+    client.post("/auth/language", data={"locale": "th"})
+    thai = client.get("/privacy").get_data(as_text=True)
+    assert "ใช้เพียงครั้งเดียวในหน่วยความจำ" in thai and "30 วันหลังจากงานปิด" in thai
+    assert "ไม่กี่ครั้งต่อนาทีจากแต่ละอุปกรณ์" in thai and "limited to a few searches" not in thai
