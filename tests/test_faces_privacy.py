@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import EnvironBuilder, encode_multipart
 from werkzeug.wrappers import Request as PlainRequest

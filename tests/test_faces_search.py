@@ -12,7 +12,6 @@ from PIL import Image
 from pixstock import pricing
 from pixstock.extensions import db
 from pixstock.models import ApprovalStatus, EventStatus, Face
-from pixstock.tasks.queue import jobs
 
 from .faces_helpers import AMY, GROUP_SELFIE, HOWARD, HOWARD_SELFIE, NO_FACE, OTHERS, build_event, ingest, read
 from .faces_helpers import remember_faces  # noqa: F401  (fixture)

@@ -138,16 +138,14 @@ def read_selfie(data: bytes, number: int = 1, chosen: int = 0) -> Selfie:
         raise SelfieError("selfie_too_large", _("Photo %(n)d is larger than %(mb)d MB; choose a smaller one.",
                                                 n=number, mb=MAX_SELFIE_BYTES // (1024 * 1024)), number)
     try:
-        image = faces.load_face_image(data, faces.SELFIE_MAX_SIDE)
+        image, boxes = faces.find_selfie_faces(data)
     except faces.FaceImageError:
         raise SelfieError("not_an_image", _("Photo %(n)d is not an image we can read: use a JPEG, PNG, WebP or "
                                             "HEIC photo.", n=number), number) from None
-    # The same steps as faces.encode_selfie, but only the chosen face is encoded (~75 ms per face saved).
-    boxes = faces.find_face_boxes(image.pixels, detect_side=faces.SELFIE_DETECT_SIDE)
-    boxes = sorted(boxes, key=lambda box: box[2] - box[0], reverse=True)[:faces.SELFIE_MAX_FACES]
     if not boxes:
         raise SelfieError("no_face", _("We could not find a face in photo %(n)d.", n=number), number, NO_FACE_TIPS)
     chosen = chosen if 0 <= chosen < len(boxes) else 0
+    # Only the chosen face is encoded (~75 ms each): the others are only shown, to be picked from.
     encoding = faces.encode_faces(image.pixels, [boxes[chosen]])[0].encoding
     thumbnails = [_thumbnail(image.pixels, box) for box in boxes] if len(boxes) > 1 else []
     return Selfie(number=number, boxes=boxes, chosen=chosen, encoding=encoding, thumbnails=thumbnails)

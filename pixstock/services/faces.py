@@ -230,10 +230,18 @@ def encode_selfie(source, max_faces: int = SELFIE_MAX_FACES) -> list[DetectedFac
     # A phone selfie of several MB decodes at 1/2-1/8 scale straight to ~1024 px (see load_face_image), is
     # scanned at 640 px and encoded at 1024 px: the encoder works on a 150 px aligned crop, so a selfie's face
     # loses nothing, and the whole selfie costs ~0.2 s on one core instead of ~1 s at full size.
+    image, boxes = find_selfie_faces(source, max_faces)
+    return [to_original(face, image.scale) for face in encode_faces(image.pixels, boxes)]
+
+
+def find_selfie_faces(source, max_faces: int = SELFIE_MAX_FACES) -> tuple[FaceImage, list]:
+    """Decode a selfie and find its faces, largest first, without encoding them; boxes in the decoded pixels.
+
+    The selfie search encodes only the face the customer means (the largest, unless they pick another).
+    """
     image = load_face_image(source, SELFIE_MAX_SIDE)
     boxes = find_face_boxes(image.pixels, detect_side=SELFIE_DETECT_SIDE)
-    boxes = sorted(boxes, key=lambda box: box[2] - box[0], reverse=True)[:max_faces]
-    return [to_original(face, image.scale) for face in encode_faces(image.pixels, boxes)]
+    return image, sorted(boxes, key=lambda box: box[2] - box[0], reverse=True)[:max_faces]
 
 
 # Matching ---------------------------------------------------------------------------------------------------
