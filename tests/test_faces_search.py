@@ -183,8 +183,11 @@ def test_api_contract_and_openapi(client, shared_faces, event_photos):
 
     # Only events on sale, with their face data: a draft is unknown, a deleted index says so.
     from pixstock.faces.indexing import delete_event_face_data
+    from pixstock.services import faces as face_service
 
+    assert event.id in face_service._indexes  # searching cached the event's encodings in this process
     delete_event_face_data(event.id)
+    assert event.id not in face_service._indexes  # and deleting them drops that copy too
     gone = search_api(client, event, selfie_files(shared_faces, HOWARD_SELFIE))
     assert gone.status_code == 409 and gone.get_json()["error"]["code"] == "face_search_unavailable"
     assert client.get(f"/e/{event.slug}/find-me").status_code == 404

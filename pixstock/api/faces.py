@@ -3,7 +3,7 @@ from flask import jsonify, request
 
 from ..analytics.tracking import track
 from ..extensions import db, limiter
-from ..faces.indexing import face_search_available
+from ..faces.indexing import face_search_available, refuse_face_search
 from ..faces.routes import search_rate_limit
 from ..faces.search import MAX_REQUEST_BYTES, MAX_RESULTS, MAX_SELFIES, SelfieError, parse_choices, read_selfies, search
 from ..media.routes import photo_url
@@ -21,8 +21,11 @@ def search_faces(event_id: int):
     """Find an event's photos of the person in the selfies; the selfies are discarded when the answer is sent."""
     event = db.session.get(Event, event_id) if event_id < 2**31 else None
     if event is None or not event.is_public:
+        if event is not None:
+            refuse_face_search(event)
         raise ApiError(404, "not_found", "No such event on sale.")
     if not face_search_available(event):
+        refuse_face_search(event)
         raise ApiError(409, "face_search_unavailable", "Face search is not available for this event.")
     uploads = [file.read() for file in request.files.getlist("selfie")]
     try:

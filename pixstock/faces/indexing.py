@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, or_, select, update
 from ..extensions import db
 from ..models import AuditLog, Event, EventStatus, Face, FaceStatus, Photo, ProcessingStatus, utcnow
 from ..models.events import local_today
-from ..services.faces import DetectedFace, invalidate_event_index
+from ..services.faces import DetectedFace, forget_event_index, invalidate_event_index
 
 
 def may_index(event: Event, today: date | None = None) -> bool:
@@ -35,6 +35,11 @@ def may_index(event: Event, today: date | None = None) -> bool:
 def face_search_available(event: Event) -> bool:
     """Whether customers can search event by selfie now: its gallery is public and its face data exists."""
     return event.is_public and event.face_data_deleted_at is None
+
+
+def refuse_face_search(event: Event) -> None:
+    """Forget this process's cached encodings of an event that can no longer be searched (closed, deleted)."""
+    forget_event_index(event.id)
 
 
 def _lock_event(event_id: int) -> Event | None:
@@ -102,7 +107,8 @@ def delete_event_face_data(event_id: int, actor=None, reason: str = "admin") -> 
     )
     event.face_data_deleted_at = utcnow()
     db.session.commit()
-    invalidate_event_index(event_id)
+    # Other processes drop their copy when a search asks for the event (see face_search_available's callers).
+    forget_event_index(event_id)
     return deleted
 
 

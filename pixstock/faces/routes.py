@@ -12,7 +12,7 @@ from ..extensions import limiter
 from ..models import TrackKind
 from ..wrappers import in_memory_uploads
 from . import bp
-from .indexing import face_data_deleted_on, face_search_available
+from .indexing import face_data_deleted_on, face_search_available, refuse_face_search
 from .search import MAX_REQUEST_BYTES, SelfieError, parse_choices, read_selfies, search
 
 
@@ -36,6 +36,7 @@ def face_data_deleted_on_global(event):
 def _searchable_event(slug: str):
     event = get_event_by_slug(slug)
     if not face_search_available(event):
+        refuse_face_search(event)
         abort(404)
     return event
 

@@ -415,6 +415,12 @@ def invalidate_event_index(event_id: int) -> None:
             cached.checked_at = float("-inf")
 
 
+def forget_event_index(event_id: int) -> None:
+    """Drop an event's cached index from this process: its face data is deleted, or search is closed for it."""
+    with _cache_lock:
+        _indexes.pop(event_id, None)
+
+
 def _refreshed(event_id: int, index: FaceIndex | None) -> FaceIndex:
     """The index brought up to date: unchanged, extended by the faces added since, or read again."""
     version = _face_version(event_id)
