@@ -236,8 +236,8 @@ def worker_env(app, database_url, redis_url) -> dict:
                 SECRET_KEY=app.config["SECRET_KEY"], PIXSTOCK_JOBS_THREAD="0")
 
 
-def run_worker(env, burst=True):
-    command = [sys.executable, "-m", "flask", "--app", "wsgi", "pixstock", "worker", "-q", "images"]
+def run_worker(env, burst=True, mode="--no-fork"):
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", "pixstock", "worker", "-q", "images", mode]
     if burst:
         return subprocess.run(command + ["--burst"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
     return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -245,12 +245,13 @@ def run_worker(env, burst=True):
 
 
 @pytest.mark.slow
-def test_job_runs_in_a_real_rq_worker_process(make_app, database_url, redis_url):
+@pytest.mark.parametrize("mode", ["--no-fork", "--fork"])
+def test_job_runs_in_a_real_rq_worker_process(make_app, database_url, redis_url, mode):
     app = make_app(REDIS_URL=redis_url)
     with app.app_context():
         photographer, event = staff()
         photo = post_photo(app.test_client(), event, bearer(photographer), sample_jpeg(39, size=(1200, 800)))
-        result = run_worker(worker_env(app, database_url, redis_url))
+        result = run_worker(worker_env(app, database_url, redis_url), mode=mode)
         assert result.returncode == 0, result.stderr
         db.session.refresh(photo)
         assert photo.processing_status is ProcessingStatus.READY
@@ -258,7 +259,8 @@ def test_job_runs_in_a_real_rq_worker_process(make_app, database_url, redis_url)
 
 
 @pytest.mark.slow
-def test_worker_killed_mid_job_and_the_sweeper_finishes_the_photo(make_app, database_url, redis_url):
+@pytest.mark.parametrize("mode", ["--no-fork", "--fork"])
+def test_worker_killed_mid_job_and_the_sweeper_finishes_the_photo(make_app, database_url, redis_url, mode):
     app = make_app(REDIS_URL=redis_url)
     with app.app_context():
         photographer, event = staff()
@@ -267,7 +269,7 @@ def test_worker_killed_mid_job_and_the_sweeper_finishes_the_photo(make_app, data
         photos = [post_photo(client, event, headers, sample_jpeg(40 + i, size=(4800, 3200), quality=95))
                   for i in range(3)]
         env = worker_env(app, database_url, redis_url)
-        worker = run_worker(env, burst=False)
+        worker = run_worker(env, burst=False, mode=mode)
         deadline = time.time() + 90
         processing = []
         while time.time() < deadline and not processing:
