@@ -373,3 +373,19 @@ def test_abandoned_uploads_are_swept_with_their_bytes(app, studio, event):
     assert db.session.get(Upload, finished["id"]).status is UploadStatus.COMPLETE
     assert db.session.scalar(select(func.count(UploadBatch.id))) == 1
 
+
+
+def test_upload_page_in_thai(app, client, auth, event):
+    photographer = factories.make_user(Role.PHOTOGRAPHER, locale="th")
+    event_th = factories.make_event(photographers=[photographer])
+    auth.login(photographer.email)
+    batch_id = new_batch(client, event_th)
+    page = client.get(f"/studio/batches/{batch_id}").get_data(as_text=True)
+    assert "อัปโหลดภาพ" in page and "ลากภาพมาวางที่นี่" in page and "ลองใหม่เฉพาะที่ล้มเหลว" in page
+    import html
+    import json
+
+    messages = json.loads(html.unescape(re.search(r"data-messages='([^']*)'", page).group(1)))
+    assert messages["time_left"] == "เหลืออีก {time}"  # upload.js fills in the time
+    state = upload_whole(client, batch_id, "notes.jpg", b"not a photo at all" * 10)
+    assert state["reason"] == "ไฟล์นี้ไม่ใช่ภาพที่ pixstock อ่านได้ (JPEG, PNG, WebP หรือ HEIC)"

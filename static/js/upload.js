@@ -257,16 +257,19 @@
     const sent = sentBytes();
     const done = tasks.filter((t) => t.state === "done").length;
     overall.querySelector("[data-overall-progress]").value = total ? Math.floor((sent / total) * 100) : 100;
-    const parts = [done + " " + messages.of + " " + tasks.length + " " + messages.files,
-      megabytes(sent) + " " + messages.of + " " + megabytes(total) + " MB"];
+    const parts = [fill(messages.progress, { done: done, total: tasks.length }),
+      megabytes(sent) + " / " + megabytes(total) + " MB"];
     const running = tasks.some((t) => t.state === "queued" || t.state === "active");
     if (running && speed > 0) {
       parts.push(megabytes(speed) + " MB/s");
-      parts.push(duration((total - sent) / speed) + " " + messages.left);
+      parts.push(fill(messages.time_left, { time: duration((total - sent) / speed) }));
     }
-    if (skipped) { parts.push(skipped + " " + labels.skipped.toLowerCase()); }
+    if (skipped) { parts.push(fill(messages.skipped, { num: skipped })); }
     overall.querySelector("[data-overall-text]").textContent = parts.join(" · ");
   }
+
+  // Messages come translated from the page with {name} placeholders.
+  function fill(message, values) { return message.replace(/\{(\w+)\}/g, (match, name) => values[name]); }
 
   function megabytes(bytes) { return (bytes / 1e6).toFixed(bytes >= 1e8 ? 0 : 1); }
 
