@@ -389,3 +389,23 @@ def test_upload_page_in_thai(app, client, auth, event):
     assert messages["time_left"] == "เหลืออีก {time}"  # upload.js fills in the time
     state = upload_whole(client, batch_id, "notes.jpg", b"not a photo at all" * 10)
     assert state["reason"] == "ไฟล์นี้ไม่ใช่ภาพที่ pixstock อ่านได้ (JPEG, PNG, WebP หรือ HEIC)"
+
+
+@pytest.mark.parametrize("fmt, content_type, extension", [
+    ("PNG", "image/png", ".png"), ("WEBP", "image/webp", ".webp"), ("HEIF", "image/heic", ".heic"),
+])
+def test_png_webp_and_heic_are_accepted_by_content(app, studio, event, drain, fmt, content_type, extension):
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    image = Image.open(io.BytesIO(sample_jpeg(12, size=(800, 600))))
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, quality=80)
+    # Named .jpg on purpose: the content decides, never the name.
+    state = upload_whole(studio, new_batch(studio, event), "phone-photo.jpg", buffer.getvalue())
+    assert state["status"] == "processing", state
+    photo = db.session.get(Photo, state["photo_id"])
+    assert photo.content_type == content_type and photo.file_path.endswith(extension)
+    drain()
+    db.session.refresh(photo)
+    assert photo.processing_status is ProcessingStatus.READY and (photo.width, photo.height) == (800, 600)
