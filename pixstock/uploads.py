@@ -436,28 +436,16 @@ def finish(upload_id: str) -> Upload:
     photo.uploaded_at = utcnow()
     photo.sort_at = info.taken_at or photo.uploaded_at
     db.session.add(photo)
-    upload_id = upload.id
     try:
         db.session.flush()
     except IntegrityError:
-        # The same content finished in another upload a moment ago: that one is the photo.
-        db.session.rollback()
-        upload = lock_upload(upload_id)
-        existing_id = db.session.scalar(
-            select(Photo.id).where(Photo.event_id == upload.event_id, Photo.sha256 == sha256)
-        )
-        return _close_duplicate(upload, existing_id)
+        return _lost_race(upload_id, sha256)
     try:
         get_storage().put_file(key, path, info.content_type)
         upload.close(UploadStatus.COMPLETE, photo_id=photo.id)
         db.session.commit()
     except IntegrityError:
-        db.session.rollback()
-        upload = lock_upload(upload_id)
-        existing_id = db.session.scalar(
-            select(Photo.id).where(Photo.event_id == upload.event_id, Photo.sha256 == sha256)
-        )
-        return _close_duplicate(upload, existing_id)
+        return _lost_race(upload_id, sha256)
     except Exception as error:
         db.session.rollback()
         current_app.logger.exception("storing the original of upload %s failed", upload_id)
@@ -468,6 +456,17 @@ def finish(upload_id: str) -> Upload:
     queue_processing(photo)
     progress.photo_status(photo)
     return upload
+
+
+def _lost_race(upload_id: str, sha256: str) -> Upload:
+    """The same content became a photo through another upload a moment ago: this one is its duplicate."""
+    db.session.rollback()
+    upload = lock_upload(upload_id)
+    existing_id = db.session.scalar(select(Photo.id).where(Photo.event_id == upload.event_id, Photo.sha256 == sha256))
+    if existing_id is None:  # ...whose own transaction then failed: let the client finish this one again
+        db.session.rollback()
+        raise UploadRefused(503, "busy", _("The file arrived but could not be stored yet; try again in a moment."))
+    return _close_duplicate(upload, existing_id)
 
 
 def _close_duplicate(upload: Upload, existing_id: int) -> Upload:

@@ -409,3 +409,34 @@ def test_png_webp_and_heic_are_accepted_by_content(app, studio, event, drain, fm
     drain()
     db.session.refresh(photo)
     assert photo.processing_status is ProcessingStatus.READY and (photo.width, photo.height) == (800, 600)
+
+
+def test_same_file_finishing_twice_at_the_same_moment_becomes_one_photo(app, studio, event, photographer,
+                                                                         monkeypatch):
+    """The other copy commits its photo between our duplicate check and our insert: the unique index decides."""
+    import hashlib
+
+    from sqlalchemy.orm import Session
+
+    from pixstock.services import imaging
+
+    data = sample_jpeg(13, size=(640, 480))
+    real_inspect = imaging.inspect
+    winner = {}
+
+    def inspect_while_the_other_copy_wins(path, **kwargs):
+        with Session(db.engine) as other:  # another request, another connection
+            row = Photo(event_id=event.id, photographer_id=photographer.id, original_filename="other.jpg",
+                        filename="other.jpg", file_path=f"events/{event.id}/originals/other.jpg", file_size=len(data),
+                        sha256=hashlib.sha256(data).hexdigest(), content_type="image/jpeg", derivative_keys={})
+            other.add(row)
+            other.commit()
+            winner["id"] = row.id
+        return real_inspect(path, **kwargs)
+
+    monkeypatch.setattr(imaging, "inspect", inspect_while_the_other_copy_wins)
+    state = upload_whole(studio, new_batch(studio, event), "copy.jpg", data)
+    assert state["status"] == "duplicate" and state["duplicate_of"] == winner["id"]
+    assert db.session.scalar(select(func.count(Photo.id))) == 1
+    assert [k for k in stored_keys(app) if "/originals/" in k] == []  # nothing stored for the loser
+    assert part_files(app) == []
