@@ -54,6 +54,8 @@ def test_upload_twenty_reload_halfway_resume_and_see_all_ready(upload_server, pa
     page.get_by_role("link", name="Chiang Mai Trail Run").click()
     page.get_by_role("button", name="Upload new photos").click()
     expect(page.get_by_role("heading", name=re.compile("Upload photos"))).to_be_visible()
+    expect(page.locator("#uploader[data-ready]")).to_be_attached()  # upload.js took over the form
+    expect(page.get_by_role("button", name="Upload", exact=True)).to_be_hidden()
     batch_url = page.url
 
     page.locator("[data-file-input]").set_input_files(photo_files)
@@ -67,6 +69,7 @@ def test_upload_twenty_reload_halfway_resume_and_see_all_ready(upload_server, pa
             return done >= 5 && done <= 15;
         }""", timeout=20_000)
     page.reload()
+    expect(page.locator("#uploader[data-ready]")).to_be_attached()
 
     # The page shows the server's view: only files the server knows, the unfinished one paused.
     assert page.url == batch_url

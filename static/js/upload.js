@@ -69,6 +69,13 @@
     countRows();
   }
 
+  // While a chunk is in flight: the file's own percentage from the bytes the browser has sent.
+  function drawTask(task) {
+    const percent = Math.floor((Math.min(task.sent, task.file.size) / task.file.size) * 100);
+    task.row.querySelector("[data-label]").textContent = labels.uploading + " · " + percent + "%";
+    task.row.querySelector("[data-progress]").value = percent;
+  }
+
   // Show the server's view of an upload (the JSON of pixstock.uploads.upload_state).
   function applyState(row, state) {
     if (state.id) { row.dataset.uploadId = state.id; }
@@ -182,7 +189,7 @@
     const end = Math.min(start + chunkSize, task.file.size);
     const reply = await request("PATCH", uploadUrl(state.id), task.file.slice(start, end), {
       "Upload-Offset": String(start), "Content-Type": "application/offset+octet-stream",
-    }, (loaded) => { task.sent = start + loaded; drawOverall(); });
+    }, (loaded) => { task.sent = start + loaded; drawTask(task); drawOverall(); });
     return reply.state;
   }
 
@@ -346,4 +353,7 @@
   });
 
   countRows();
+  // Files chosen before this script ran (a quick hand, or the browser restoring the form) go up too.
+  if (input.files.length) { addFiles(input.files); input.value = ""; }
+  root.dataset.ready = "1";
 })();
