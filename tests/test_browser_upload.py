@@ -92,3 +92,47 @@ def test_upload_twenty_reload_halfway_resume_and_see_all_ready(upload_server, pa
         assert {p.processing_status for p in db.session.scalars(select(Photo))} == {ProcessingStatus.READY}
         assert sorted(p.original_filename for p in db.session.scalars(select(Photo))) == [
             f"IMG_{n + 1:04d}.JPG" for n in range(COUNT)]
+
+
+def test_connection_gives_up_then_retry_failed_resumes_only_that_file(upload_server, page, photo_files):
+    with upload_server.app.app_context():
+        photographer = factories.make_user(Role.PHOTOGRAPHER)
+        event = factories.make_event(photographers=[photographer])
+        email, event_id = photographer.email, event.id
+    base = upload_server.url
+    page.add_init_script("window.pixstockRetryDelays = [100, 200]")  # give up quickly
+    page.goto(f"{base}/auth/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(factories.PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{base}/studio/events/{event_id}/uploads")
+    page.get_by_role("button", name="Upload new photos").click()
+    expect(page.locator("#uploader[data-ready]")).to_be_attached()
+
+    # The hotel Wi-Fi drops every chunk of one file after its first.
+    failing = {}
+
+    def flaky(route):
+        upload_id = route.request.url.rsplit("/", 1)[1]
+        offset = int(route.request.headers.get("upload-offset", "0"))
+        if failing.setdefault("id", upload_id) == upload_id and offset > 0:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/studio/uploads/*", flaky)
+    files = photo_files[:4]
+    page.locator("[data-file-input]").set_input_files(files)
+    expect(page.locator('li.file[data-status="error"]')).to_have_count(1, timeout=30_000)
+    expect(page.locator('li.file[data-status="ready"]')).to_have_count(3, timeout=30_000)
+    broken = page.locator('li.file[data-status="error"]')
+    expect(broken).to_contain_text("Upload failed")
+    offset_before = int(broken.get_attribute("data-offset"))
+    assert offset_before > 0  # its first chunk made it
+
+    page.unroute("**/studio/uploads/*")
+    page.get_by_role("button", name="Retry failed").click()
+    expect(page.locator('li.file[data-status="ready"]')).to_have_count(4, timeout=30_000)
+    with upload_server.app.app_context():
+        assert db.session.scalar(select(func.count(Photo.id))) == 4
+        assert db.session.scalar(select(func.count(Upload.id))) == 4  # the same upload resumed, not a new one

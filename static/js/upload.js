@@ -12,7 +12,8 @@
   if (!root || !window.fetch || !window.Blob) { return; }
 
   const PARALLEL = 3;
-  const RETRY_DELAYS = [1000, 2000, 4000, 8000, 15000, 30000, 30000, 60000];
+  // Backoff between attempts of one request, about two and a half minutes in all (tests may shorten it).
+  const RETRY_DELAYS = window.pixstockRetryDelays || [1000, 2000, 4000, 8000, 15000, 30000, 30000, 60000];
   const STALL_MS = 60000; // a chunk with no progress for this long is abandoned and sent again
   const FINAL = new Set(["processing", "ready", "failed", "duplicate", "rejected"]);
 
