@@ -60,6 +60,7 @@ test: install-dev chromium services
 
 bench: install-dev services
 	$(BIN)/python bench/processing.py
+	$(BIN)/python bench/processing_rq.py
 	$(BIN)/python bench/face_search.py
 	$(BIN)/python bench/face_indexing.py
 	$(BIN)/python bench/face_accuracy.py ../shared/faces
