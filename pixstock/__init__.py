@@ -14,6 +14,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(finalize(settings))
 
     configure_extensions(app)
+    configure_routing(app)
     configure_blueprints(app)
 
     from . import errors, cli, i18n, templating
@@ -49,6 +50,18 @@ def configure_extensions(app: Flask) -> None:
         manage_session=False,
     )
     queue.init_app(app)
+
+
+def configure_routing(app: Flask) -> None:
+    """Bound `<int:...>` URL parts to database integer keys, so an absurd id is a 404, never a 500."""
+    from werkzeug.routing import IntegerConverter
+
+    class DatabaseId(IntegerConverter):
+        def __init__(self, url_map, *args, **kwargs):
+            kwargs.setdefault("max", 2**31 - 1)
+            super().__init__(url_map, *args, **kwargs)
+
+    app.url_map.converters["int"] = DatabaseId
 
 
 def configure_blueprints(app: Flask) -> None:

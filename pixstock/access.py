@@ -37,6 +37,16 @@ def _is_photographer(user) -> bool:
     return bool(user and getattr(user, "is_authenticated", False) and user.role is Role.PHOTOGRAPHER)
 
 
+_MAX_ID = 2**31 - 1  # PostgreSQL integer keys: a larger id in a URL is simply not found
+
+
+def _get(model, ident):
+    """db.session.get, but an id no row can have (out of range, not an int) is None, never a 500."""
+    if not isinstance(ident, int) or not 0 < ident <= _MAX_ID:
+        return None
+    return db.session.get(model, ident)
+
+
 def can_upload_to(user, event: Event) -> bool:
     """Admins upload anywhere; photographers only to events they are assigned to."""
     return _is_admin(user) or (_is_photographer(user) and event.has_photographer(user))
@@ -45,16 +55,17 @@ def can_upload_to(user, event: Event) -> bool:
 def get_event(event_id: int, user=None, need: str = "view") -> Event:
     """Load an event and check user may `need` it: view, upload or manage."""
     user = current_user if user is None else user
-    event = db.session.get(Event, event_id)
+    event = _get(Event, event_id)
     if event is None:
         abort(404)
-    staff = _is_admin(user) or (_is_photographer(user) and event.has_photographer(user))
+    staff = _is_event_staff(user, event)
     if need == "view":
         if not (event.is_public or staff):
             abort(404)
     elif need == "upload":
-        if not staff:
-            abort(404 if not event.is_public else 403)
+        # Photographers are staff: one not assigned here is told so (403); customers learn nothing.
+        if not (event.is_public or _is_photographer(user) or staff):
+            abort(404)
         if not can_upload_to(user, event):
             abort(403)
     elif need == "manage":
@@ -68,7 +79,7 @@ def get_event(event_id: int, user=None, need: str = "view") -> Event:
 def get_photo(photo_id: int, user=None, need: str = "view") -> Photo:
     """Load a photo and check user may `need` it: view, own (its photographer or an admin) or manage."""
     user = current_user if user is None else user
-    photo = db.session.get(Photo, photo_id)
+    photo = _get(Photo, photo_id)
     if photo is None:
         abort(404)
     owner = _is_admin(user) or (_is_photographer(user) and photo.photographer_id == user.id)
@@ -92,7 +103,7 @@ def get_order(order_id: int, user=None, token: str | None = None, browser: bool 
     from .shop.links import remembered_orders  # the shop owns the session key
 
     user = current_user if user is None else user
-    order = db.session.get(Order, order_id)
+    order = _get(Order, order_id)
     if order is None:
         abort(404)
     owner = bool(getattr(user, "is_authenticated", False)) and order.user_id is not None and order.user_id == user.id
@@ -107,7 +118,7 @@ def get_grant(token: str) -> DownloadGrant:
     from .shop.links import load_grant_id
 
     grant_id = load_grant_id(token)
-    grant = db.session.get(DownloadGrant, grant_id) if grant_id is not None else None
+    grant = _get(DownloadGrant, grant_id)
     if grant is None:
         abort(404)
     return grant
@@ -143,7 +154,7 @@ def get_gallery_photo(slug: str, photo_id: int, user=None) -> Photo:
     from sqlalchemy.orm import contains_eager
 
     user = current_user if user is None else user
-    if photo_id >= 2**31:
+    if not 0 < photo_id <= _MAX_ID:
         abort(404)
     photo = db.session.scalar(
         select(Photo).join(Photo.event).options(contains_eager(Photo.event))
@@ -163,7 +174,7 @@ def get_batch(batch_id: int, user=None, need: str = "view"):
     from .models import UploadBatch
 
     user = current_user if user is None else user
-    batch = db.session.get(UploadBatch, batch_id) if 0 < batch_id < 2**31 else None
+    batch = _get(UploadBatch, batch_id)
     if batch is None:
         abort(404)
     if not (_is_admin(user) or (_is_photographer(user) and batch.user_id == user.id)):
@@ -190,7 +201,7 @@ def get_photographer(user_id: int, user=None):
     from .models import User
 
     user = current_user if user is None else user
-    photographer = db.session.get(User, user_id) if 0 < user_id < 2**31 else None
+    photographer = _get(User, user_id)
     if photographer is None or photographer.role is not Role.PHOTOGRAPHER:
         abort(404)
     if not (_is_admin(user) or (_is_photographer(user) and user.id == photographer.id)):

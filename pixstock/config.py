@@ -68,6 +68,7 @@ def load_config(env=None) -> dict:
         "S3_SECRET_ACCESS_KEY": env.get("S3_SECRET_ACCESS_KEY") or env.get("AWS_SECRET_ACCESS_KEY") or None,
         "S3_PRESIGN_SECONDS": _int(env, "S3_PRESIGN_SECONDS", 300),
         "UPLOAD_DIR": env.get("UPLOAD_DIR") or str(data_dir / "uploads"),
+        "WATERMARK_LOGO_PATH": env.get("WATERMARK_LOGO_PATH") or None,
         "MAX_PHOTO_BYTES": _int(env, "MAX_PHOTO_BYTES", 50 * 1024 * 1024),
         "UPLOAD_CHUNK_BYTES": _int(env, "UPLOAD_CHUNK_BYTES", 5 * 1024 * 1024),
         "UPLOAD_ABANDON_HOURS": _int(env, "UPLOAD_ABANDON_HOURS", 24),

@@ -45,8 +45,6 @@ def _viewer():
 
 
 def _load_event(event_id: int, need: str = "view") -> Event:
-    if event_id >= 2**31:
-        raise ApiError(404, "not_found", "No such event.")
     return get_event(event_id, _viewer(), need=need)
 
 
@@ -285,7 +283,7 @@ def assign_photographer(event_id: int):
 def remove_photographer(event_id: int, user_id: int):
     """Remove a photographer from the event (their photos stay)."""
     event = _load_event(event_id, need="manage")
-    user = db.session.get(User, user_id) if user_id < 2**31 else None
+    user = db.session.get(User, user_id)
     if user is None or not event.unassign(user):
         raise ApiError(404, "not_found", "This photographer is not assigned to the event.")
     AuditLog.record(api_user(), "event.unassign", event, photographer_id=user.id, email=user.email, via="api")
@@ -299,8 +297,6 @@ def remove_photographer(event_id: int, user_id: int):
 def _review(photo_id: int, decision: Decision, reason: str | None):
     from .photos import photo_json
 
-    if photo_id >= 2**31:
-        raise ApiError(404, "not_found", "No such photo.")
     photo = get_photo(photo_id, api_user(), need="manage")
     if photo.processing_status.value != "ready":
         raise ApiError(409, "not_processed", "Only a processed photo can be reviewed.")

@@ -19,7 +19,7 @@ from .openapi import document, schema
 @limiter.shared_limit(search_rate_limit, scope="face-search")
 def search_faces(event_id: int):
     """Find an event's photos of the person in the selfies; the selfies are discarded when the answer is sent."""
-    event = db.session.get(Event, event_id) if event_id < 2**31 else None
+    event = db.session.get(Event, event_id)
     if event is None or not event.is_public:
         if event is not None:
             refuse_face_search(event)

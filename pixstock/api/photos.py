@@ -45,8 +45,6 @@ def photo_json(photo, user=None) -> dict:
 @bp.get("/photos/<int:photo_id>")
 def get_photo_json(photo_id: int):
     """One photo: its processing, approval and face status, size, metadata and the URLs you may fetch."""
-    if photo_id >= 2**31:
-        raise ApiError(404, "not_found", "There is no such photo.")
     photo = get_photo(photo_id, api_user() or _anonymous(), need="view")
     return jsonify(photo_json(photo, api_user()))
 
