@@ -608,3 +608,17 @@ def test_load_oriented_stays_within_max_side(tmp_path):
     image = imaging.load_oriented(path, 1200)
     assert image.mode == "RGB" and 0.9 * 1200 <= max(image.size) <= 1200
     assert not image.info
+
+
+def test_building_the_app_leaves_truncated_images_refused():
+    """face_recognition flips Pillow's LOAD_TRUNCATED_IMAGES on import; the app must have it off before any thread runs."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pixstock import create_app; from PIL import ImageFile; create_app({'TESTING': True});"
+        "print('face_recognition' in sys.modules, ImageFile.LOAD_TRUNCATED_IMAGES)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=__import__("os").path.dirname(__import__("os").path.dirname(__file__)))
+    assert result.stdout.split()[-2:] == ["True", "False"], result.stderr

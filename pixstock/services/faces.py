@@ -526,3 +526,10 @@ def _visible_photo_ids(event_id: int, photo_ids: list[int]) -> set[int]:
             )
         )
     return visible
+
+
+# face_recognition switches Pillow's process-wide LOAD_TRUNCATED_IMAGES on while it imports (we switch it
+# back off). Importing it lazily from a request or job thread left a window in which another thread's upload
+# validation ran with the flag on and accepted a truncated file; importing here, when the app is built and
+# before any thread starts, closes that window. It costs about a second of model loading per process.
+_face_recognition()
