@@ -13,6 +13,7 @@ def create_app(config: dict | None = None) -> Flask:
     settings.update(config or {})
     app.config.update(finalize(settings))
 
+    configure_proxies(app)
     configure_extensions(app)
     configure_routing(app)
     configure_blueprints(app)
@@ -50,6 +51,18 @@ def configure_extensions(app: Flask) -> None:
         manage_session=False,
     )
     queue.init_app(app)
+
+
+def configure_proxies(app: Flask) -> None:
+    """Behind PROXY_COUNT reverse proxies, take the client's address and scheme from X-Forwarded-*.
+
+    Rate limits and analytics key on the client address; without this every visitor would be the proxy.
+    """
+    count = app.config.get("PROXY_COUNT", 0)
+    if count:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_prefix=count)
 
 
 def configure_routing(app: Flask) -> None:

@@ -58,6 +58,8 @@ def load_config(env=None) -> dict:
         # and drain the queues themselves so they stay deterministic.
         "JOBS_WORKER_THREAD": _bool(env.get("PIXSTOCK_JOBS_THREAD"), True),
         "BASE_URL": env.get("BASE_URL") or None,
+        # How many reverse proxies in front set X-Forwarded-*; 0 trusts none (direct connections).
+        "PROXY_COUNT": _int(env, "PROXY_COUNT", 0),
         # Storage
         "STORAGE_BACKEND": env.get("STORAGE_BACKEND") or ("s3" if env.get("S3_BUCKET") else "local"),
         "STORAGE_DIR": env.get("STORAGE_DIR") or str(data_dir / "media"),

@@ -101,3 +101,13 @@ def test_create_app_refuses_in_production(monkeypatch, tmp_path):
     text = str(info.value)
     for expected in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "STRIPE_SECRET_KEY", "MAIL_SERVER"):
         assert expected in text
+
+
+def test_proxy_count_trusts_forwarded_client_address(make_app):
+    from flask import request
+
+    for count, expected in ((0, "127.0.0.1"), (1, "203.0.113.9")):
+        app = make_app(PROXY_COUNT=count)
+        app.add_url_rule("/whoami-test", "whoami_test", lambda: request.remote_addr)
+        response = app.test_client().get("/whoami-test", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert response.get_data(as_text=True) == expected
