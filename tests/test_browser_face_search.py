@@ -1,6 +1,8 @@
 """A customer on a phone finds her photos with a selfie from the event page, picks her face in a group selfie,
-and adds every photo found to the cart: a real Chromium, the real server, real photos processed and
-face-indexed by the in-process worker."""
+adds every photo found to the cart, pays with the test provider, reads the email and downloads an original
+identical to the upload: a real Chromium, the real server, real photos processed and face-indexed by the
+in-process worker."""
+import re
 import time
 
 import numpy as np
@@ -13,6 +15,7 @@ from pixstock.faces.search import read_selfie
 from pixstock.models import FaceStatus, Photo, Role
 
 from . import factories
+from .test_browser_checkout import wait_for_mail
 from .faces_helpers import GROUP_SELFIE, HOWARD, HOWARD_SELFIE, OTHERS, approve, ingest, read
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -103,3 +106,23 @@ def test_selfie_search_from_the_event_page_to_the_cart(live_server, phone, share
     expect(page.get_by_text("All photos of me").first).to_be_visible()
     expect(page.locator("body")).to_contain_text("฿250")
     assert "/original" not in page.content()
+
+    # Pay the package with the test provider, then follow the emailed link and download an original.
+    page.get_by_label("Email for your receipt and download links").fill("howard@example.com")
+    page.get_by_role("button", name="Pay securely").click()
+    page.wait_for_url("**/checkout/test/**")
+    page.get_by_role("button", name="Pay (test)").click()
+    page.wait_for_url("**/success**")
+    page.locator("#payment-status.status-paid").wait_for()
+    [mail] = wait_for_mail(app.config["MAIL_OUTBOX_DIR"])
+    assert mail["To"] == "howard@example.com"
+    html = mail.get_body(("html",)).get_content()
+    assert len(re.findall(r"/downloads/", html)) == 3
+    order_url = re.search(r'href="(http://[^"]+/orders/\d+\?token=[0-9a-f]+)"', html).group(1)
+    page.goto(order_url)
+    uploaded = {name.replace("/", "_"): read(shared_faces, name) for name in names[:3]}
+    with page.expect_download() as info:
+        page.locator("a", has_text="Download original").first.click()
+    download = info.value
+    assert download.suggested_filename in uploaded
+    assert open(download.path(), "rb").read() == uploaded[download.suggested_filename]
