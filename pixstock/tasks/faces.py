@@ -17,7 +17,6 @@ from datetime import timedelta
 import numpy as np
 from flask import current_app
 from rq import Retry, get_current_job
-from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import or_, select
 
 from ..extensions import db
@@ -138,17 +137,8 @@ def delete_expired_face_data() -> int:
 
 def _live_job_photo_ids() -> set[int]:
     """Photo ids with an index_faces job waiting, scheduled for a retry, or running."""
-    queue = jobs().queue("faces")
-    job_ids = (
-        list(queue.get_job_ids()) + ScheduledJobRegistry(queue=queue).get_job_ids()
-        + StartedJobRegistry(queue=queue).get_job_ids()
-    )
-    ids = set()
-    for job_id in job_ids:
-        number = job_id[len(JOB_ID_PREFIX):].split("-", 1)[0] if job_id.startswith(JOB_ID_PREFIX) else ""
-        if number.isdigit():
-            ids.add(int(number))
-    return ids
+    waiting, started = jobs().live_object_ids("faces", JOB_ID_PREFIX)
+    return waiting | started
 
 
 @every(600, queue="default")

@@ -17,7 +17,6 @@ from datetime import timedelta
 
 from flask import current_app
 from rq import Retry
-from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import or_, select
 
 from ..extensions import db
@@ -177,19 +176,7 @@ def original_file(key: str):
 
 def _live_job_photo_ids() -> tuple[set[int], set[int]]:
     """Photo ids with a process_photo job (waiting or scheduled for a retry, running or dead while running)."""
-    queue = jobs().queue("images")
-    waiting = list(queue.get_job_ids()) + ScheduledJobRegistry(queue=queue).get_job_ids()
-    started = StartedJobRegistry(queue=queue).get_job_ids()
-    return _photo_ids(waiting), _photo_ids(started)
-
-
-def _photo_ids(job_ids) -> set[int]:
-    ids = set()
-    for job_id in job_ids:
-        number = job_id[len(JOB_ID_PREFIX):].split("-", 1)[0] if job_id.startswith(JOB_ID_PREFIX) else ""
-        if number.isdigit():
-            ids.add(int(number))
-    return ids
+    return jobs().live_object_ids("images", JOB_ID_PREFIX)
 
 
 @every(60, queue="images")

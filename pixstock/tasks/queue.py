@@ -74,6 +74,14 @@ class JobQueues:
         if self._scheduler_thread is None:
             self._scheduler_thread = run_in_thread(self.app)
 
+    def live_object_ids(self, name: str, prefix: str) -> tuple[set[int], set[int]]:
+        """Ids named by the live jobs of queue `name` whose ids read `<prefix><id>-...`: (waiting or
+        scheduled for a retry, started). Sweepers use it to re-queue only what no job is handling."""
+        queue = self._queues[name]
+        waiting = list(queue.get_job_ids()) + queue.scheduled_job_registry.get_job_ids()
+        started = queue.started_job_registry.get_job_ids()
+        return _ids_after(prefix, waiting), _ids_after(prefix, started)
+
     def drain(self, queues=QUEUES) -> None:
         """Run every queued job now, in this thread (tests and the demo seed use it)."""
         self.enqueue_due()
@@ -114,6 +122,15 @@ class JobQueues:
                 except Exception:  # a broken job must not kill the only worker
                     log.exception("in-process worker loop failed")
                 time.sleep(0.2)
+
+
+def _ids_after(prefix: str, job_ids) -> set[int]:
+    ids = set()
+    for job_id in job_ids:
+        number = job_id[len(prefix):].split("-", 1)[0] if job_id.startswith(prefix) else ""
+        if number.isdigit():
+            ids.add(int(number))
+    return ids
 
 
 def init_app(app: Flask) -> None:
