@@ -54,6 +54,9 @@ def load_config(env=None) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": redis_url,
+        # Redis pub/sub channels ignore the database number: deployments (or test runs) sharing one Redis
+        # server need their own channel, or each receives the other's Socket.IO events.
+        "SOCKETIO_CHANNEL": env.get("SOCKETIO_CHANNEL") or "pixstock-socketio",
         # In-process mode runs a worker thread inside the web process; tests turn it off
         # and drain the queues themselves so they stay deterministic.
         "JOBS_WORKER_THREAD": _bool(env.get("PIXSTOCK_JOBS_THREAD"), True),

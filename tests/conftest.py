@@ -28,6 +28,8 @@ BASE_PG = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5
 TEST_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 SHARED_FACES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "faces"))
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# Pub/sub is server-wide: each test process publishes Socket.IO events on its own channel (see config).
+SOCKETIO_CHANNEL = f"pixstock-test-{uuid.uuid4().hex[:8]}"
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic",
@@ -69,6 +71,7 @@ def _test_config(database_url: str, data_dir: str, **extra) -> dict:
         "MAIL_OUTBOX_DIR": os.path.join(data_dir, "outbox"),
         "SECRET_KEY": "test-" + uuid.uuid4().hex,
         "REDIS_URL": None,
+        "SOCKETIO_CHANNEL": SOCKETIO_CHANNEL,
         "RATELIMIT_STORAGE_URI": "memory://",
         # Tests drain the in-process queues themselves, so they stay deterministic.
         "JOBS_WORKER_THREAD": False,

@@ -233,7 +233,8 @@ def test_upload_process_and_serve_through_s3(make_app, s3_endpoint):
 def worker_env(app, database_url, redis_url) -> dict:
     return dict(os.environ, REDIS_URL=redis_url, DATABASE_URL=database_url, PIXSTOCK_DATA_DIR=app.config["DATA_DIR"],
                 STORAGE_DIR=app.config["STORAGE_DIR"], UPLOAD_DIR=app.config["UPLOAD_DIR"],
-                SECRET_KEY=app.config["SECRET_KEY"], PIXSTOCK_JOBS_THREAD="0")
+                SECRET_KEY=app.config["SECRET_KEY"], PIXSTOCK_JOBS_THREAD="0",
+                SOCKETIO_CHANNEL=app.config["SOCKETIO_CHANNEL"])
 
 
 def run_worker(env, burst=True, mode="--no-fork"):
