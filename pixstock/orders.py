@@ -151,6 +151,34 @@ def start_checkout(order: Order, quote: pricing.Quote) -> str:
     return session.url
 
 
+def supersede_open_orders(order_ids, keep: int | None = None) -> int:
+    """Close this browser's earlier unpaid checkouts (all but `keep`) and cancel their orders.
+
+    A customer who changes the cart after opening a payment page gets a new order; the old payment
+    page must stop accepting money, or both could be paid. A session Stripe will not expire (already
+    paid or completing) is left alone: its webhook fulfils that order as usual.
+    """
+    if not order_ids:
+        return 0
+    closed = 0
+    stale = db.session.scalars(
+        select(Order).where(Order.id.in_(order_ids), Order.status == OrderStatus.PENDING,
+                            Order.provider_session_id.is_not(None))
+    ).all()
+    for order in stale:
+        if order.id == keep:
+            continue
+        try:
+            payments.expire_checkout_session(order.provider, order.provider_session_id)
+        except payments.PaymentError:
+            log.warning("could not close the checkout of superseded order %s", order.id, exc_info=True)
+            continue
+        order.transition_to(OrderStatus.CANCELLED)
+        closed += 1
+    db.session.commit()
+    return closed
+
+
 def reusable_order(order_ids, photo_ids: set[int], total: int, email: str) -> Order | None:
     """A pending order from order_ids for exactly these photos, total and email, still open at the provider."""
     if not order_ids:

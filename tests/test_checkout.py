@@ -103,6 +103,32 @@ def test_going_back_to_pay_reuses_the_open_session(stripe_client, stripe_shop, f
     assert db.session.scalar(select(func.count(Order.id))) == 2
 
 
+def test_a_changed_cart_closes_the_earlier_payment_page(stripe_client, stripe_shop, fake_stripe):
+    """Never two payable checkouts for one browser's cart: the old Stripe session is expired, its order cancelled."""
+    add_photos(stripe_client, stripe_shop.photos[:2])
+    first = checkout(stripe_client)
+    first_session = first.headers["Location"].rsplit("/", 1)[-1]
+    add_photos(stripe_client, stripe_shop.photos[2:3])
+    second = checkout(stripe_client)
+    second_session = second.headers["Location"].rsplit("/", 1)[-1]
+    assert fake_stripe.sessions[first_session]["status"] == "expired"
+    assert fake_stripe.sessions[second_session]["status"] == "open"
+    statuses = [o.status.value for o in db.session.scalars(select(Order).order_by(Order.id))]
+    assert statuses == ["cancelled", "pending"]
+
+
+def test_a_changed_cart_closes_the_earlier_test_checkout(client, shop):
+    add_photos(client, shop.photos[:2])
+    first = checkout(client)
+    add_photos(client, shop.photos[2:3])
+    checkout(client)
+    # The first test checkout page no longer takes money.
+    client.get(first.headers["Location"])
+    client.post(first.headers["Location"], data={"action": "pay"})
+    orders_by_id = db.session.scalars(select(Order).order_by(Order.id)).all()
+    assert [o.status.value for o in orders_by_id] == ["cancelled", "pending"]
+
+
 def test_success_page_says_paid_only_when_the_server_knows(stripe_app, stripe_client, stripe_shop, fake_stripe):
     add_photos(stripe_client, stripe_shop.photos[:2])
     session_id = session_id_of(checkout(stripe_client))

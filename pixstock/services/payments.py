@@ -109,6 +109,16 @@ def create_checkout_session(
     return CheckoutSession(session.id, session.url)
 
 
+def expire_checkout_session(provider: str, session_id: str) -> None:
+    """Close an open checkout so it can no longer be paid (the test provider's pages check the order instead)."""
+    if provider != STRIPE:
+        return
+    try:
+        _client().v1.checkout.sessions.expire(session_id)
+    except stripe.StripeError as error:
+        raise PaymentError(f"could not expire checkout session {session_id}: {error}") from error
+
+
 def retrieve_checkout_session(session_id: str) -> dict:
     """The Checkout Session as a plain dict (Stripe only)."""
     try:

@@ -153,6 +153,8 @@ def start_checkout():
                                           claims=cart.claims())
         remember_order(order.id)
         url = orders.start_checkout(order, quote)
+        # The cart changed since an earlier payment page was opened: that page must not take money too.
+        orders.supersede_open_orders(remembered_orders(), keep=order.id)
     except orders.CheckoutError as error:
         flash(str(error), "error")
         return _render_cart(form, 422)
