@@ -205,6 +205,18 @@ def redis_url():
     conn.flushdb()
 
 
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3 server on a free port of 127.0.0.1: a real HTTP S3 API (tests use a fresh bucket each)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
 @pytest.fixture
 def shared_faces():
     """The labelled face photos in ../shared/faces (never copied into the repo)."""

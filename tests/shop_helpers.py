@@ -13,8 +13,7 @@ from .stripe_server import FakeStripe
 WEBHOOK_SECRET = "whsec_test_" + "s3cr3t" * 4
 
 
-@pytest.fixture
-def shop(app):
+def stock_shop():
     """An event on sale (฿100 a photo, 5 for ฿400, all of me ฿500) with 6 approved photos by a 40 % photographer."""
     photographer = factories.make_user("photographer")
     photographer.profile.commission_bps = 4000
@@ -23,6 +22,12 @@ def shop(app):
                                  photographers=[photographer])
     photos = factories.make_photos(event, photographer, 6)
     return type("Shop", (), {"event": event, "photos": photos, "photographer": photographer})
+
+
+@pytest.fixture
+def shop(app):
+    """stock_shop() on the default app (test payment provider)."""
+    return stock_shop()
 
 
 @pytest.fixture
@@ -46,13 +51,7 @@ def stripe_app(make_app, fake_stripe):
 @pytest.fixture
 def stripe_shop(stripe_app):
     """The shop fixture's data, on the Stripe app."""
-    photographer = factories.make_user("photographer")
-    photographer.profile.commission_bps = 4000
-    db.session.commit()
-    event = factories.make_event(price_single=10000, price_all_of_me=50000, bundles=[(5, 40000)],
-                                 photographers=[photographer])
-    photos = factories.make_photos(event, photographer, 6)
-    return type("Shop", (), {"event": event, "photos": photos, "photographer": photographer})
+    return stock_shop()
 
 
 def csrf_from(html: str) -> str:

@@ -5,7 +5,6 @@ import uuid
 import zipfile
 from datetime import timedelta
 
-import pytest
 import requests
 from sqlalchemy import select
 
@@ -152,17 +151,6 @@ def test_zip_of_fifty_photos_streams_and_is_valid(app, client, shop):
         assert archive.read(f"{photo.id}-{photo.original_filename}") == storage.read_bytes(photo.file_path)
     counts = {g.download_count for g in db.session.scalars(select(DownloadGrant))}
     assert counts == {1}
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def test_s3_originals_redirect_to_a_short_lived_url_and_zip_streams_from_s3(make_app, s3_endpoint):

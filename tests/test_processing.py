@@ -183,18 +183,6 @@ def test_sweeper_requeues_lost_jobs_but_not_waiting_ones(app, client, drain):
 # --- S3 -------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """moto's S3 server on a free port of 127.0.0.1: a real HTTP S3 API."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 def test_upload_process_and_serve_through_s3(make_app, s3_endpoint):
     app = make_app(STORAGE_BACKEND="s3", S3_BUCKET=f"pixstock-{uuid.uuid4().hex[:12]}", S3_ENDPOINT_URL=s3_endpoint,
                    S3_ACCESS_KEY_ID="testing", S3_SECRET_ACCESS_KEY="testing", S3_REGION="ap-southeast-1")

@@ -25,18 +25,6 @@ from pixstock.services.storage import (
 CREDENTIALS = {"access_key_id": "testing", "secret_access_key": "testing"}
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """A moto S3 server on a free port of 127.0.0.1, for this module."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 def make_s3(endpoint, **kwargs):
     """An S3Storage on a fresh bucket, so tests never see each other's objects."""
     storage = S3Storage(
