@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import abort, current_app, request
 from sqlalchemy import literal, select, tuple_, union_all
 from sqlalchemy.orm import load_only
 
@@ -54,6 +54,17 @@ class Cursor:
         if photo_id < 0:
             raise CursorError("This page cursor is not valid; start from the first page.")
         return cls(sort_at, photo_id)
+
+
+def cursor_arg(name: str) -> Cursor | None:
+    """The keyset cursor in the request's query argument `name` (None when absent); a forged one is a 400."""
+    raw = request.args.get(name) or None
+    if raw is None:
+        return None
+    try:
+        return Cursor.decode(raw)
+    except CursorError as exc:
+        abort(400, description=str(exc))
 
 
 def _int_arg(args, name: str, low: int, high: int) -> int | None:

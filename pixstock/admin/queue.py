@@ -18,7 +18,7 @@ from ..approval import (
     review_all_from,
     review_photos,
 )
-from ..catalog import Cursor, CursorError
+from ..catalog import Cursor, cursor_arg
 from ..extensions import db
 from ..models import Event, EventStatus, Role, User
 from . import bp
@@ -36,16 +36,6 @@ def queue_helpers():
     return {"queue_cursor": queue_cursor}
 
 
-def _cursor_arg(name: str) -> Cursor | None:
-    raw = request.args.get(name) or None
-    if raw is None:
-        return None
-    try:
-        return Cursor.decode(raw)
-    except CursorError as exc:
-        abort(400, description=str(exc))
-
-
 def _grid_context(filters: QueueFilter, before: Cursor | None = None) -> dict:
     photos, next_cursor = queue_page(filters, before)
     return {
@@ -61,7 +51,7 @@ def _grid_context(filters: QueueFilter, before: Cursor | None = None) -> dict:
 def queue():
     """The queue page; with ?before= (infinite scroll, htmx) only the next cards."""
     filters = QueueFilter.from_args(request.args)
-    before = _cursor_arg("before")
+    before = cursor_arg("before")
     if before is not None and request.headers.get("HX-Request"):
         photos, next_cursor = queue_page(filters, before)
         return render_template("admin/_queue_cards.html", photos=photos, next_cursor=next_cursor, filters=filters)
@@ -84,7 +74,7 @@ def queue():
 def queue_newer_cards():
     """Cards for photos processed since the top of the grid (fetched when a photo becomes ready)."""
     filters = QueueFilter.from_args(request.args)
-    than = _cursor_arg("after")
+    than = cursor_arg("after")
     photos = queue_newer(filters, than) if than is not None else queue_page(filters)[0]
     return render_template("admin/_queue_cards.html", photos=photos, next_cursor=None, filters=filters, newer=True)
 

@@ -1,5 +1,5 @@
 """Gallery views: thin handlers over catalog's keyset queries. Each page costs at most three queries."""
-from flask import abort, render_template, request
+from flask import render_template, request
 from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
@@ -8,23 +8,13 @@ from sqlalchemy.orm import joinedload
 
 from ..access import get_event_by_slug, get_gallery_photo
 from ..analytics.tracking import track
-from ..catalog import Cursor, CursorError, GalleryFilter, gallery_page, neighbours, public_url
+from ..catalog import Cursor, GalleryFilter, cursor_arg, gallery_page, neighbours, public_url
 from ..extensions import db
 from ..models import Event, EventPhotographer, TrackKind, User
 from ..shop.cart import current_cart
 from . import bp, cache
 
 HOURS = list(range(25))
-
-
-def _after() -> Cursor | None:
-    raw = request.args.get("after") or None
-    if raw is None:
-        return None
-    try:
-        return Cursor.decode(raw)
-    except CursorError as exc:
-        abort(400, description=str(exc))
 
 
 def _fragment_request() -> bool:
@@ -61,7 +51,7 @@ def show_event(slug: str):
     if event.is_closed_to_customers:
         return render_template("gallery/closed.html", event=event)
     filters = GalleryFilter.from_args(request.args)
-    after = _after()
+    after = cursor_arg("after")
     cards, has_photos = photo_cards(event, filters, after)
     if _fragment_request():
         if after is not None:  # infinite scroll: just the next cards
