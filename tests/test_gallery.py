@@ -1,6 +1,7 @@
 """Customer galleries: the home page's search, an event's photos in time order with keyset infinite scroll,
 filters, the photo view, closed events, at most three queries per page, and no original ever in reach."""
 import re
+import time
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 
@@ -392,10 +393,10 @@ def test_no_customer_page_fragment_or_response_leads_to_an_original(client, auth
         assert client.get(f"/media/photos/{photo.id}/original").status_code in (403, 404)
 
 
-# --- The shared cards cache ------------------------------------------------------------------------
+# --- Shared pages (pixstock/gallery/cache.py) -------------------------------------------------------
 
 
-def test_cached_cards_follow_every_review_at_once(client, photographer):
+def test_shared_pages_follow_every_review_at_once(client, photographer):
     from pixstock.approval import Decision, review_photos
 
     admin = make_user("admin")
@@ -406,8 +407,7 @@ def test_cached_cards_follow_every_review_at_once(client, photographer):
     assert _cards(client.get(url).get_data(as_text=True)) == [p.id for p in shown]
     with queries() as statements:
         again = client.get(url).get_data(as_text=True)
-    assert _cards(again) == [p.id for p in shown]
-    assert len(statements) == 1 and "FROM events" in statements[0]  # cards and filter served from the cache
+    assert _cards(again) == [p.id for p in shown] and statements == []  # the whole page from the cache
     review_photos([waiting.id], admin, Decision.APPROVE)
     assert waiting.id in _cards(client.get(url).get_data(as_text=True))
     review_photos([shown[0].id], admin, Decision.REJECT, "Blurry")
@@ -422,9 +422,96 @@ def test_cached_cards_follow_every_review_at_once(client, photographer):
     event.set_pricing(15000, [], None)
     db.session.commit()
     assert "฿150" in client.get(url).get_data(as_text=True)
+    # Once the remembered version is older than a second, a page costs one query (the event) to check it.
+    app_cache = client.application.extensions["pixstock_gallery_cache"]
+    app_cache.versions.forget()
+    with queries() as statements:
+        assert "฿150" in client.get(url).get_data(as_text=True)
+    assert len(statements) == 1 and "FROM events" in statements[0]
 
 
-def test_cached_cards_carry_each_visitors_own_csrf_token_and_cart(app, photographer):
+def test_a_change_made_by_another_process_shows_within_a_second(app, client, photographer):
+    from pixstock.gallery import cache
+    from pixstock.models import Event
+
+    event = make_event("on_sale", photographers=[photographer])
+    photos = make_photos(event, photographer, 2, files=False)
+    url = f"/e/{event.slug}"
+    assert len(_cards(client.get(url).get_data(as_text=True))) == 2
+    # Another process (a worker, a second web process) rejects a photo: nothing here hears of it.
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE photos SET approval_status = 'rejected' WHERE id = :id"), {"id": photos[0].id})
+        conn.execute(text("UPDATE events SET updated_at = now() WHERE id = :id"), {"id": event.id})
+    assert len(_cards(client.get(url).get_data(as_text=True))) == 2  # still this process's copy...
+    app.extensions["pixstock_gallery_cache"].versions.seconds = 0.05
+    assert cache.VERSION_SECONDS <= 1
+    time.sleep(0.1)
+    assert _cards(client.get(url).get_data(as_text=True)) == [photos[1].id]  # ...until its version is re-read
+    # An event taken off sale in another process is a 404 once the version is re-read.
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE events SET status = 'processing', updated_at = now() WHERE id = :id"),
+                     {"id": event.id})
+    time.sleep(0.1)
+    assert client.get(url).status_code == 404
+    assert db.session.get(Event, event.id) is not None
+
+
+def test_shared_pages_only_for_visitors_who_see_what_everyone_sees(app, auth, client, photographer):
+    event = make_event("on_sale", photographers=[photographer])
+    photos = make_photos(event, photographer, 2, files=False)
+    url = f"/e/{event.slug}"
+    anonymous = client.get(url).get_data(as_text=True)
+    assert "Sign in" in anonymous and "Approval queue" not in anonymous
+    admin = make_user("admin")
+    auth.login(admin.email)
+    with queries() as statements:
+        staff_page = client.get(url).get_data(as_text=True)
+    assert "Approval queue" in staff_page and "Sign in" not in staff_page and statements
+    auth.logout()
+    assert "Approval queue" not in client.get(url).get_data(as_text=True)
+    # A visitor with a cart sees their photos marked; the next anonymous visitor does not.
+    shopper, other = app.test_client(), app.test_client()
+    shopper.get(url)
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', shopper.get(url).get_data(as_text=True)).group(1)
+    assert shopper.post(f"/cart/photos/{photos[0].id}", data={"csrf_token": token, "next": url}).status_code in (302, 303)
+    assert "In cart" in shopper.get(url).get_data(as_text=True)
+    assert "In cart" not in other.get(url).get_data(as_text=True)
+    # Links made absolute for sharing follow the host the visitor asked.
+    event.cover_photo_id = photos[0].id
+    db.session.commit()
+    one = client.get(url, base_url="https://photos.example.com").get_data(as_text=True)
+    two = client.get(url, base_url="https://pix.example.org").get_data(as_text=True)
+    assert "https://photos.example.com/media/" in one and "https://pix.example.org/media/" in two
+
+
+def test_staff_previews_are_never_shared(auth, client, photographer):
+    event = make_event("processing", photographers=[photographer])
+    make_photos(event, photographer, 2, files=False)
+    auth.login(photographer.email)
+    assert client.get(f"/e/{event.slug}").status_code == 200
+    auth.logout()
+    assert client.get(f"/e/{event.slug}").status_code == 404
+
+
+def test_every_visit_to_a_shared_page_is_counted(app, client, photographer):
+    import json
+
+    from pixstock.analytics.tracking import BUFFER_KEY
+    from pixstock.tasks.queue import jobs
+
+    event = make_event("on_sale", photographers=[photographer])
+    photos = make_photos(event, photographer, 2, files=False)
+    for _ in range(3):
+        assert client.get(f"/e/{event.slug}").status_code == 200
+        assert client.get(f"/e/{event.slug}/p/{photos[1].id}").status_code == 200
+    assert client.get(f"/e/{event.slug}", headers={"User-Agent": "Googlebot/2.1"}).status_code == 200
+    records = [json.loads(line) for line in jobs().connection.lrange(BUFFER_KEY, 0, -1)]
+    kinds = [(kind, event_id, photo_id) for kind, event_id, photo_id, *_ in records]
+    assert kinds.count(("gallery_view", event.id, None)) == 3  # the crawler is not a visitor
+    assert kinds.count(("photo_view", event.id, photos[1].id)) == 3
+
+
+def test_shared_pages_carry_each_visitors_own_csrf_token_and_cart(app, photographer):
     event = make_event("on_sale", photographers=[photographer])
     photos = make_photos(event, photographer, 2, files=False)
     alice, bob = app.test_client(), app.test_client()
@@ -457,3 +544,51 @@ def test_thumbnails_linked_from_the_gallery_cache_for_a_year_and_revalidate(clie
     assert first.cache_control.max_age >= 365 * 24 * 3600 and first.headers.get("ETag")
     again = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304 and again.data == b""
+
+
+def test_a_due_version_is_re_read_by_one_request_while_the_others_keep_serving():
+    from pixstock.gallery.cache import Versions
+
+    versions = Versions(seconds=0.05)
+    assert versions.current("run") is None  # unknown: every caller reads it
+    versions.remember("run", (1, "v1"))
+    assert versions.current("run") == (1, "v1")
+    time.sleep(0.06)
+    assert versions.current("run") is None  # due: this caller re-reads...
+    assert [versions.current("run") for _ in range(5)] == [(1, "v1")] * 5  # ...the crowd does not wait
+    versions.remember("run", (1, "v2"))
+    assert versions.current("run") == (1, "v2")
+    versions.forget("run")
+    assert versions.current("run") is None and versions.current("run") is None
+
+
+def test_a_crowd_meeting_a_new_page_renders_it_once(app, photographer, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pixstock.gallery import routes
+
+    event = make_event("on_sale", photographers=[photographer])
+    make_photos(event, photographer, 3, files=False)
+    renders = []
+    real_render = routes._render_event
+
+    def slow_render(loaded):
+        renders.append(1)
+        time.sleep(0.3)  # long enough for the whole crowd to arrive while it renders
+        return real_render(loaded)
+
+    monkeypatch.setattr(routes, "_render_event", slow_render)
+    url, expected = f"/e/{event.slug}", _cards_of(event)
+
+    def visit(_):
+        response = app.test_client().get(url)
+        return response.status_code, _cards(response.get_data(as_text=True))
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(visit, range(8)))
+    assert results == [(200, expected)] * 8
+    assert len(renders) == 1
+
+
+def _cards_of(event) -> list[int]:
+    return list(db.session.scalars(select(Photo.id).where(Photo.event_id == event.id).order_by(Photo.sort_at, Photo.id)))

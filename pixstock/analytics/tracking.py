@@ -49,6 +49,10 @@ def track(kind: TrackKind | str, event_id: int | None, photo_id: int | None = No
     """Count one visitor action on an event (and photo); never raises, never touches the database."""
     try:
         kind = TrackKind(kind)
+        if has_request_context():
+            from ..gallery.cache import note_tracked  # (a shared page repeats it for each visitor it serves)
+
+            note_tracked(kind, event_id, photo_id)
         if has_request_context() and not _counts_as_visitor():
             return
         record = [kind.value, int(event_id) if event_id else None, int(photo_id) if photo_id else None,

@@ -3,4 +3,6 @@ from flask import Blueprint
 
 bp = Blueprint("gallery", __name__)
 
-from . import routes  # noqa: E402,F401
+from . import cache, routes  # noqa: E402,F401
+
+bp.record_once(lambda state: cache.init_app(state.app))
