@@ -17,7 +17,9 @@
     element.dispatchEvent(new CustomEvent(name, { detail: detail }));
   }
 
-  var socket = window.io(); // long-polling first, upgraded to a WebSocket when the server allows
+  // WebSocket only: the web role runs several processes (Procfile), and a WebSocket stays on the one it
+  // opened on, where long-polling requests would need a load balancer with sticky sessions.
+  var socket = window.io({ transports: ["websocket"] });
 
   socket.on("connect", function () {
     var watch = { ids: [] };

@@ -149,7 +149,7 @@
     shown = pending;
   }
   if (window.io) {
-    var socket = window.io();
+    var socket = window.io({ transports: ["websocket"] }); // as progress.js: one process per connection
     socket.on("connect", function () {
       socket.emit("join_admins", {}, function (reply) {
         if (reply && reply.ok) { showCount(reply.pending); }
