@@ -9,7 +9,7 @@ PORT ?= 5000
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev translations translations-update run worker test bench chromium services clean
+.PHONY: install install-dev translations translations-update run worker test bench chromium wrk services clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,13 @@ chromium:
 	  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null || \
 	  sudo sh -c 'apt-get update -qq && apt-get install -y -qq chromium' >/dev/null; }
 
+# The gallery bench's load generator (bench/gallery.py).
+wrk:
+	@command -v wrk >/dev/null || { \
+	  echo "Installing Debian's wrk for bench/gallery.py"; \
+	  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null || \
+	  sudo sh -c 'apt-get update -qq && apt-get install -y -qq wrk' >/dev/null; }
+
 # PostgreSQL and Redis must answer; say how to start them when they do not.
 services:
 	@$(BIN)/python -m pixstock.services.check
@@ -58,7 +65,7 @@ PYTEST_ARGS ?= -n auto
 test: install-dev chromium services
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: install-dev services
+bench: install-dev services wrk
 	$(BIN)/python bench/processing.py
 	$(BIN)/python bench/processing_rq.py
 	$(BIN)/python bench/face_search.py

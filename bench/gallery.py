@@ -1,32 +1,34 @@
-"""Gallery speed: one event with 50,000 approved photos, 20 concurrent clients, a real threaded server.
+"""Gallery speed: one event with 50,000 approved photos, 20 concurrent clients, the server as the Procfile runs it.
 
-    .venv/bin/python bench/gallery.py [--photos 50000] [--clients 20] [--seconds 10] [--threads 32]
+    .venv/bin/python bench/gallery.py [--photos 50000] [--clients 20] [--seconds 10] [--workers N]
 
 Creates a throwaway PostgreSQL database (dropped at the end; TEST_DATABASE_URL or postgres@127.0.0.1/test
 names the server), builds the schema with the migrations, seeds the photo rows in one INSERT ... SELECT
-(no image files: the HTML page needs none), and starts gunicorn with the Procfile's settings (gthread, one
-worker) in a subprocess. It then measures, one after the other and for the same time each:
+(no image files: the HTML page needs none), and starts the Procfile's `web:` command (gunicorn, gthread,
+WEB_CONCURRENCY processes, default 2) with REDIS_URL set, as in production, on an empty Redis database
+(--redis, flushed at the end). It then measures with wrk, one after the other and for the same time each:
 
-- the event's first gallery page (the whole HTML page a phone opens from the QR code), as a crowd gets it:
-  the rendered cards come from the gallery's shared cache (pixstock/gallery/cache.py),
+- the event's first gallery page (the whole HTML page a phone opens from the QR code), as a crowd of new
+  visitors gets it: no cookie, so each response carries a new session and CSRF token, and each visit is
+  tracked; the page itself comes from the gallery's shared cache (pixstock/gallery/cache.py),
 - the same page with every request a cache miss (a query argument the gallery ignores makes each URL
   unique), so the three queries and the rendering of 48 cards are paid every time,
 - a gallery page deep in the event (page ~800, the htmx fragment: keyset pagination costs the same anywhere),
 - the first page's exact HTML saved to a file and served by the same server (send_from_directory, as
   Flask's static route does): the ceiling for this server, client and machine.
 
-The clients are threads of this process keeping their connections alive; they share the machine's cores
-with the server, as on the 2-core VM the figures in bench/README.md come from. Figures, never pass/fail.
-Last line: `gallery_rps=X static_rps=Y p99_ms=Z` (Z is the first gallery page's p99).
+wrk (Debian's package; `make bench` installs it) keeps 20 connections alive from its own process and shares
+the machine's cores with the server, as on the 2-core VM the figures in bench/README.md come from. Figures,
+never pass/fail. Last line: `gallery_rps=X static_rps=Y p99_ms=Z` (Z is the first gallery page's p99).
 """
 import argparse
 import http.client
 import os
-import statistics
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -40,12 +42,11 @@ STATIC_PATH = "/bench/gallery-static.html"
 
 
 def make_app():
-    """The pixstock app plus one route serving the saved gallery HTML as a static file (gunicorn's factory)."""
+    """The app as wsgi.py builds it for the Procfile, plus one route serving the saved gallery HTML as a static
+    file (gunicorn's factory)."""
     from flask import send_from_directory
 
-    from pixstock import create_app
-
-    app = create_app()
+    from wsgi import app
     directory = os.environ["BENCH_STATIC_DIR"]
     app.add_url_rule(STATIC_PATH, "bench_static", lambda: send_from_directory(directory, "gallery.html"))
     return app
@@ -109,55 +110,56 @@ def seed(database_url: str, photos: int) -> tuple[str, str]:
     return slug, cursor
 
 
-def load(host: str, port: int, path, clients: int, seconds: float, headers: dict | None = None) -> dict:
-    """`clients` threads requesting path (a string, or a function of a counter) back to back over kept-alive
-    connections; rps and latencies."""
-    stop_at = time.perf_counter() + seconds
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors = [0] * clients
-    sizes = set()
-    start_line = threading.Barrier(clients + 1)
-    counter = iter(range(10**9))
+WRK_SCRIPT = """
+counter = 0
+unique = os.getenv("BENCH_UNIQUE") == "1"
+request = function()
+  if unique then
+    counter = counter + 1
+    return wrk.format(nil, wrk.path .. "?bench=" .. counter .. "-" .. math.random(1e9))
+  end
+  return wrk.format(nil, wrk.path)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH %d %d %d %.3f %.3f %.3f %.3f\\n", summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.timeout + e.status, latency:percentile(50) / 1000,
+    latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
+end
+"""
 
-    def client(n: int) -> None:
-        connection = http.client.HTTPConnection(host, port, timeout=30)
-        start_line.wait()
-        while time.perf_counter() < stop_at:
-            began = time.perf_counter()
-            try:
-                connection.request("GET", path(next(counter)) if callable(path) else path, headers=headers or {})
-                response = connection.getresponse()
-                body = response.read()
-            except (OSError, http.client.HTTPException):
-                errors[n] += 1
-                connection.close()
-                connection = http.client.HTTPConnection(host, port, timeout=30)
-                continue
-            latencies[n].append(time.perf_counter() - began)
-            if response.status != 200:
-                errors[n] += 1
-            sizes.add(len(body))
-        connection.close()
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    start_line.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
-    every = sorted(x for per in latencies for x in per)
-    if not every:
-        raise SystemExit(f"no successful request to {path}")
-    return {
-        "rps": len(every) / elapsed,
-        "p50_ms": statistics.median(every) * 1000,
-        "p99_ms": every[min(len(every) - 1, int(len(every) * 0.99))] * 1000,
-        "requests": len(every),
-        "errors": sum(errors),
-        "bytes": max(sizes),
-    }
+def load(url: str, clients: int, seconds: float, headers: dict | None = None, unique: bool = False) -> dict:
+    """wrk with `clients` kept-alive connections requesting url back to back; rps, p50 and p99 (ms), errors.
+
+    unique: a query argument the server ignores makes every URL new (no cache can answer it).
+    """
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT)
+    command = ["wrk", "-t2", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "-s", script.name]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    env = {**os.environ, "BENCH_UNIQUE": "1" if unique else "0"}
+    try:
+        output = subprocess.run(command + [url], capture_output=True, text=True, env=env, check=True).stdout
+    finally:
+        os.unlink(script.name)
+    requests, duration_us, errors, p50, p90, p99, worst = output.rsplit("BENCH ", 1)[1].split()
+    if int(requests) == 0:
+        raise SystemExit(f"no successful request to {url}:\n{output}")
+    return {"rps": int(requests) / (int(duration_us) / 1e6), "p50_ms": float(p50), "p90_ms": float(p90),
+            "p99_ms": float(p99), "max_ms": float(worst), "requests": int(requests), "errors": int(errors)}
+
+
+def procfile_web(workers: int | None, threads: int | None) -> str:
+    """The Procfile's web command serving this bench's app, with the process and thread counts given."""
+    command = re.search(r"^web:\s*(.+)$", (ROOT / "Procfile").read_text(), re.MULTILINE).group(1)
+    command = command.replace("wsgi:app", "'bench.gallery:make_app()'")
+    if threads:
+        command = re.sub(r"--threads \S+", f"--threads {threads}", command)
+    if workers:
+        command = re.sub(r"--workers \S+", f"--workers {workers}", command)
+    return command
 
 
 def wait_for(url: str, timeout: float = 30) -> None:
@@ -179,12 +181,21 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=50_000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--threads", type=int, default=32, help="gunicorn threads (the Procfile uses 32)")
+    parser.add_argument("--workers", type=int, help="web processes (default: the Procfile's)")
+    parser.add_argument("--threads", type=int, help="threads per web process (default: the Procfile's)")
+    parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+                        help="an empty Redis database for the server (flushed at the end)")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("bench/gallery.py needs wrk: apt-get install wrk (`make bench` does)")
 
     import psycopg
+    import redis
 
+    store = redis.Redis.from_url(args.redis)
+    if store.dbsize():
+        raise SystemExit(f"{args.redis} is not empty: give --redis (or BENCH_REDIS_URL) an empty database")
     name = f"pixstock_bench_{uuid.uuid4().hex[:10]}"
     admin_url = BASE_PG
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -197,40 +208,41 @@ def main() -> None:
         port = args.port or _free_port()
         env = {
             **os.environ, "DATABASE_URL": database_url, "PIXSTOCK_DATA_DIR": str(work), "SECRET_KEY": "bench-" + name,
-            "BENCH_STATIC_DIR": str(work), "PYTHONPATH": str(ROOT), "RATELIMIT_ENABLED": "0",
+            "BENCH_STATIC_DIR": str(work), "PYTHONPATH": str(ROOT), "RATELIMIT_ENABLED": "0", "PORT": str(port),
+            "REDIS_URL": args.redis, "SOCKETIO_CHANNEL": "pixstock-bench-" + name,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
-        env.pop("REDIS_URL", None)
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", "1",
-             "--threads", str(args.threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-             "bench.gallery:make_app()"],
-            cwd=ROOT, env=env,
-        )
-        wait_for(f"http://127.0.0.1:{port}")
+        command = procfile_web(args.workers, args.threads)
+        server = subprocess.Popen(["bash", "-c", "exec " + command.replace("0.0.0.0", "127.0.0.1")], cwd=ROOT, env=env)
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base)
         connection = http.client.HTTPConnection("127.0.0.1", port)
         connection.request("GET", f"/e/{slug}")
         page = connection.getresponse().read()
         (work / "gallery.html").write_bytes(page)
         cards = page.count(b'class="photo-card"')
-        print(f"server: gunicorn gthread, 1 worker, {args.threads} threads; clients: {args.clients} threads; "
-              f"{os.cpu_count()} cores; {args.seconds:g} s per run")
+        workers = len(Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split())
+        print(f"server: {command}")
+        print(f"  ({workers} processes); load: wrk, {args.clients} connections; {os.cpu_count()} cores; "
+              f"{args.seconds:g} s per run")
         print(f"gallery page: {len(page):,} bytes, {cards} photos")
 
         runs = {}
-        for label, path, headers in [
-            ("warm-up", f"/e/{slug}", None),
-            ("gallery first page", f"/e/{slug}", None),
-            ("gallery first page, never cached", lambda n: f"/e/{slug}?bench={n}", None),
-            ("gallery page ~800 (htmx fragment)", f"/e/{slug}?after={deep_cursor}", {"HX-Request": "true"}),
-            ("same HTML as a static file", STATIC_PATH, None),
+        for label, path, headers, unique in [
+            ("warm-up", f"/e/{slug}", None, False),
+            ("gallery first page", f"/e/{slug}", None, False),
+            ("gallery first page, never cached", f"/e/{slug}", None, True),
+            ("gallery page ~800 (htmx fragment)", f"/e/{slug}?after={deep_cursor}", {"HX-Request": "true"}, False),
+            ("same HTML as a static file", STATIC_PATH, None, False),
         ]:
-            seconds = 2 if label == "warm-up" else args.seconds
-            result = load("127.0.0.1", port, path, args.clients, seconds, headers)
+            seconds = 3 if label == "warm-up" else args.seconds
+            time.sleep(2)  # the previous run's last requests finish before this one starts
+            result = load(base + path, args.clients, seconds, headers, unique)
             runs[label] = result
             if label != "warm-up":
-                print(f"{label:34} {result['rps']:7.1f} req/s   p50 {result['p50_ms']:6.1f} ms   "
-                      f"p99 {result['p99_ms']:6.1f} ms   {result['requests']:6d} requests, {result['errors']} errors, "
-                      f"{result['bytes']:,} bytes")
+                print(f"{label:34} {result['rps']:7.1f} req/s   p50 {result['p50_ms']:6.1f}   "
+                      f"p90 {result['p90_ms']:6.1f}   p99 {result['p99_ms']:6.1f}   max {result['max_ms']:6.1f} ms   "
+                      f"{result['requests']:6d} requests, {result['errors']} errors")
         gallery, static = runs["gallery first page"], runs["same HTML as a static file"]
         print(f"gallery / static = {gallery['rps'] / static['rps']:.2f}")
         print(f"gallery_rps={gallery['rps']:.0f} static_rps={static['rps']:.0f} p99_ms={gallery['p99_ms']:.1f}")
@@ -241,6 +253,7 @@ def main() -> None:
                 server.wait(10)
             except subprocess.TimeoutExpired:
                 server.kill()
+        store.flushdb()
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
