@@ -73,6 +73,8 @@ def _test_config(database_url: str, data_dir: str, **extra) -> dict:
         "REDIS_URL": None,
         "SOCKETIO_CHANNEL": SOCKETIO_CHANNEL,
         "RATELIMIT_STORAGE_URI": "memory://",
+        # Tracked views reach the Redis buffer at once, so a test can read them after its request.
+        "TRACK_PUSH_SECONDS": 0,
         # Tests drain the in-process queues themselves, so they stay deterministic.
         "JOBS_WORKER_THREAD": False,
         "SERVER_NAME": None,

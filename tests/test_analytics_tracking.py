@@ -171,6 +171,47 @@ def test_flush_is_a_periodic_job():
     assert (flush_tracked, "default", 60) in schedule.periodic_jobs()
 
 
+def test_a_process_pushes_its_tracked_views_together(make_app, redis_url):
+    """With TRACK_PUSH_SECONDS, lines wait in the process and reach Redis in one push once that time has passed."""
+    import time
+
+    app = make_app(REDIS_URL=redis_url, TRACK_PUSH_SECONDS=0.3)
+    with app.app_context():
+        photographer = factories.make_user("photographer")
+        event = factories.make_event(photographers=[photographer])
+        photos = factories.make_photos(event, photographer, 2, files=False)
+        for n in range(3):
+            assert visitor(app, n).get(f"/e/{event.slug}").status_code == 200
+        assert visitor(app, 9).get(f"/e/{event.slug}/p/{photos[1].id}").status_code == 200
+        assert jobs().connection.llen(BUFFER_KEY) == 0  # still in this process
+        deadline = time.monotonic() + 5
+        while jobs().connection.llen(BUFFER_KEY) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [(r[0], r[1], r[2]) for r in buffered()] == [("gallery_view", event.id, None)] * 3 + [
+            ("photo_view", event.id, photos[1].id)]
+        assert len({r[3] for r in buffered()}) == 4  # four visitors
+        assert flush_tracked() == 4
+
+
+def test_an_outbox_pushes_at_once_when_full_and_survives_redis_going_away(app):
+    import fakeredis
+
+    connection = fakeredis.FakeRedis()
+    outbox = tracking.Outbox(connection, seconds=60, most=3)
+    outbox.add("a")
+    outbox.add("b")
+    assert connection.llen(BUFFER_KEY) == 0
+    outbox.add("c")  # the third: pushed without waiting a minute
+    assert connection.lrange(BUFFER_KEY, 0, -1) == [b"a", b"b", b"c"]
+    outbox.add("d")
+    outbox.push()
+    assert connection.llen(BUFFER_KEY) == 4
+    import redis
+
+    gone = tracking.Outbox(redis.Redis(port=1, socket_connect_timeout=0.2), seconds=60, most=1)
+    gone.add("lost")  # logged, never raised
+
+
 def test_tracking_through_real_redis(make_app, redis_url):
     app = make_app(REDIS_URL=redis_url)
     with app.app_context():
