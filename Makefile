@@ -9,7 +9,7 @@ PORT ?= 5000
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev translations translations-update run worker test bench chromium wrk services clean
+.PHONY: install install-dev translations translations-update run worker test bench chromium wrk fonts services clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,9 @@ $(DEV_STAMP): $(STAMP) requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-install: $(STAMP) translations
+install: $(STAMP) translations fonts
 
-install-dev: $(DEV_STAMP) translations
+install-dev: $(DEV_STAMP) translations fonts
 
 translations: $(STAMP)
 	@$(BIN)/pybabel -q compile -d pixstock/translations
@@ -48,6 +48,15 @@ chromium:
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null || \
 	  sudo sh -c 'apt-get update -qq && apt-get install -y -qq chromium' >/dev/null; }
+
+# Thai letters in watermarks need a Thai font (pixstock/services/imaging.py, THAI_WATERMARK_FONTS).
+# Without it the app still runs and says so in its log: Thai watermark text would show as boxes.
+fonts:
+	@test -e /usr/share/fonts/truetype/tlwg/Garuda-Bold.ttf || { \
+	  echo "Installing Debian's fonts-tlwg-garuda-ttf for Thai watermarks"; \
+	  (apt-get update -qq && apt-get install -y -qq fonts-tlwg-garuda-ttf) >/dev/null 2>&1 || \
+	  sudo -n sh -c 'apt-get update -qq && apt-get install -y -qq fonts-tlwg-garuda-ttf' >/dev/null 2>&1 || \
+	  echo "WARNING: could not install fonts-tlwg-garuda-ttf: Thai watermark text will show as boxes"; }
 
 # The gallery bench's load generator (bench/gallery.py).
 wrk:

@@ -591,4 +591,5 @@ def test_a_crowd_meeting_a_new_page_renders_it_once(app, photographer, monkeypat
 
 
 def _cards_of(event) -> list[int]:
-    return list(db.session.scalars(select(Photo.id).where(Photo.event_id == event.id).order_by(Photo.sort_at, Photo.id)))
+    query = select(Photo.id).where(Photo.event_id == event.id).order_by(Photo.sort_at, Photo.id)
+    return list(db.session.scalars(query))

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import pillow_heif
 import pytest
-from PIL import ExifTags, Image, ImageCms, ImageFile, JpegImagePlugin
+from PIL import ExifTags, Image, ImageCms, ImageDraw, ImageFile, JpegImagePlugin
 from PIL.TiffImagePlugin import IFDRational
 
 from pixstock.services import imaging
@@ -585,6 +585,27 @@ def test_watermark_text_and_logo_are_rendered(tmp_path):
     assert plain.tobytes() != other.tobytes()
     corner = (plain.width - 120, plain.height - 60)
     assert is_red(with_logo.getpixel(corner)) and not is_red(plain.getpixel(corner))
+
+
+def test_thai_watermark_text_is_drawn_in_a_thai_font_not_as_boxes(tmp_path):
+    path = write(tmp_path, "grey.jpg", encode(Image.new("RGB", (1200, 800), GREY), quality=95))
+
+    def preview(text):
+        return opened(imaging.build_derivatives(path, text)["preview"]).tobytes()
+
+    def glyph(font, char):
+        image = Image.new("L", (80, 80))
+        ImageDraw.Draw(image).text((10, 10), char, font=font, fill=255)
+        return image.tobytes()
+
+    assert imaging.has_thai("วิ่ง Bangkok") and not imaging.has_thai("Bangkok Marathon")
+    thai_font = imaging._font(40, thai=True)
+    assert thai_font.getname()[0] in ("Garuda", "Loma", "Noto Sans Thai"), "make install adds fonts-tlwg-garuda-ttf"
+    assert glyph(thai_font, "ก") != glyph(thai_font, "ข")
+    latin_font = imaging._font(40)
+    assert glyph(latin_font, "ก") == glyph(latin_font, "ข")  # the boxes Thai text used to get
+    # Same length, different letters: boxes would make the two previews identical.
+    assert preview("กกกก กกกก") != preview("ขขขข ขขขข")
 
 
 def test_watermark_is_rendered_once_per_size(tmp_path):

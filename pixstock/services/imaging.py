@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import io
+import logging
 import math
 import os
 import re
@@ -38,6 +39,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pillow_heif
 from PIL import ExifTags, Image, ImageChops, ImageCms, ImageDraw, ImageFile, ImageFont
+
+log = logging.getLogger(__name__)
 
 # Thumbnails, depth maps and auxiliary images inside a HEIC are never used: don't decode them.
 pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
@@ -62,9 +65,11 @@ WATERMARK_ANGLE = 30  # degrees, counter-clockwise
 WATERMARK_TEXT_OPACITY = 0.42  # white text
 WATERMARK_SHADOW_OPACITY = 0.30  # dark outline under it, so the text shows on white too
 WATERMARK_LOGO_OPACITY = 0.70
-# First font found wins; Pillow's built-in font is the fallback. None of these has Thai glyphs:
-# put a font that does (e.g. Noto Sans Thai Bold) first if event names are written in Thai.
+# First font found wins; Pillow's built-in font is the fallback. Neither has Thai glyphs (Thai text came out
+# as boxes), so text with Thai letters goes to a Thai font first: Debian's fonts-tlwg-garuda-ttf (`make install`
+# adds it), whose Garuda and Loma carry Latin letters too; Pillow's bundled raqm shapes the vowels and tones.
 WATERMARK_FONTS = ["DejaVuSans-Bold.ttf", "LiberationSans-Bold.ttf"]
+THAI_WATERMARK_FONTS = ["Garuda-Bold.ttf", "Loma-Bold.ttf", "NotoSansThai-Bold.ttf"]
 
 # Content type -> the Pillow format allowed to open it, so a file is parsed by exactly one decoder.
 _PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP", "image/heic": "HEIF", "image/heif": "HEIF"}
@@ -566,7 +571,7 @@ def _watermark_overlay(text: str, size: tuple[int, int], logo_key) -> tuple[Imag
     per cached preview size.
     """
     font_size = max(10, round(min(size) / 14))
-    font = _font(font_size)
+    font = _font(font_size, thai=has_thai(text))
     # A dark outline under white text, so the watermark shows on white shirts and dark hair alike.
     shadow = _rotated_text(text, size, font, stroke=max(1, font_size // 12))
     shadow = shadow.point(lambda value: round(value * WATERMARK_SHADOW_OPACITY))
@@ -621,11 +626,19 @@ def _rgba(image: Image.Image) -> Image.Image:
     return image.convert("RGBA")
 
 
+def has_thai(text: str) -> bool:
+    """Whether text has letters of the Thai block (U+0E00 to U+0E7F)."""
+    return any("\u0e00" <= char <= "\u0e7f" for char in text)
+
+
 @functools.lru_cache(maxsize=8)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    for name in WATERMARK_FONTS:
+def _font(size: int, thai: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    names = THAI_WATERMARK_FONTS + WATERMARK_FONTS if thai else WATERMARK_FONTS
+    for name in names:
         try:
             return ImageFont.truetype(name, size)
         except OSError:
+            if thai and name == THAI_WATERMARK_FONTS[-1]:
+                log.warning("no Thai font for watermarks (install fonts-tlwg-garuda-ttf): Thai shows as boxes")
             continue
     return ImageFont.load_default(size)
