@@ -105,6 +105,7 @@ def load_config(env=None) -> dict:
         "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 5),
         "LOGIN_LOCK_MINUTES": _int(env, "LOGIN_LOCK_MINUTES", 15),
         "TRACK_PUSH_SECONDS": float(env.get("TRACK_PUSH_SECONDS") or 0.5),
+        "ANALYTICS_RAW_DAYS": _int(env, "ANALYTICS_RAW_DAYS", 90),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
         "SESSION_COOKIE_HTTPONLY": True,

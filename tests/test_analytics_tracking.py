@@ -157,6 +157,41 @@ def test_rebuilding_the_rollups_gives_what_the_flushes_gave(app, race):
     assert count(PhotoDailyView) == 3
 
 
+def test_raw_tracked_views_go_after_the_retention_and_their_rollups_stay(app, race):
+    from datetime import datetime, timezone
+
+    from sqlalchemy import insert
+
+    from pixstock.analytics.days import local_day, local_today
+
+    now = datetime.now(timezone.utc)
+    old, recent = now - timedelta(days=120), now - timedelta(days=2)
+    db.session.execute(insert(TrackedEvent), [
+        {"kind": TrackKind.GALLERY_VIEW, "event_id": race.event.id, "photo_id": None, "visitor": f"v{n}",
+         "created_at": when} for n, when in enumerate([old, old, old, recent])
+    ])
+    tracking.refresh_rollups({(race.event.id, local_day(old)), (race.event.id, local_day(recent))})
+    db.session.commit()
+
+    def hits() -> dict:
+        return dict(db.session.execute(select(EventDailyStat.day, EventDailyStat.hits)).all())
+
+    before = hits()
+    assert before == {local_day(old): 3, local_day(recent): 1}
+    assert tracking.raw_kept_from() == local_today() - timedelta(days=90)
+    assert tracking.purge_raw_tracking(batch_size=2) == 3
+    assert list(db.session.scalars(select(TrackedEvent.created_at))) == [recent]
+    assert hits() == before  # the reports' rollups are untouched
+    assert tracking.rebuild_rollups() == 1 and hits() == before  # nothing left to recount those days from
+    assert tracking.rebuild_rollups(first=local_day(old)) == 1 and hits() == before
+    # A line from before the retention, flushed late, cannot shrink its day to itself.
+    stamp = old.timestamp()
+    jobs().connection.rpush(BUFFER_KEY, json.dumps(["gallery_view", race.event.id, None, "late", stamp]))
+    assert flush_tracked() == 0 and hits() == before
+    app.config["ANALYTICS_RAW_DAYS"] = 0
+    assert tracking.raw_kept_from() is None and tracking.purge_raw_tracking() == 0
+
+
 def test_tracking_survives_a_broken_connection(app, race, monkeypatch):
     class Broken:
         def rpush(self, *args):

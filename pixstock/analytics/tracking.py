@@ -156,6 +156,36 @@ def _daily_salt(day: date) -> bytes:
     return cache[day]
 
 
+# --- Retention ---------------------------------------------------------------------------------------
+
+
+def raw_kept_from() -> date | None:
+    """The first local day whose raw tracked events are kept (ANALYTICS_RAW_DAYS back; None: all are kept)."""
+    days = int(current_app.config.get("ANALYTICS_RAW_DAYS") or 0)
+    return local_today() - timedelta(days=days) if days > 0 else None
+
+
+@every(6 * 3600, queue="default")
+def purge_raw_tracking(batch_size: int = BATCH_SIZE) -> int:
+    """Delete the raw tracked events of days before raw_kept_from(), in batches; return how many went.
+
+    The reports read the daily rollups, which stay: only the per-visit rows (anonymous, but numerous)
+    go, so the table stops growing with every race.
+    """
+    first_kept = raw_kept_from()
+    if first_kept is None:
+        return 0
+    cutoff = day_bounds(first_kept, first_kept)[0]
+    deleted = 0
+    while True:
+        ids = db.session.scalars(select(TrackedEvent.id).where(TrackedEvent.created_at < cutoff).limit(batch_size)).all()
+        if not ids:
+            return deleted
+        db.session.execute(delete(TrackedEvent).where(TrackedEvent.id.in_(ids)))
+        db.session.commit()
+        deleted += len(ids)
+
+
 # --- Flushing ---------------------------------------------------------------------------------------
 
 
@@ -200,6 +230,16 @@ def _store(lines: list) -> int:
                      "created_at": created_at})
         if event_id:
             touched.add((event_id, local_day(created_at)))
+    first_kept = raw_kept_from()
+    if first_kept is not None:
+        # A line older than the retention (a buffer left unflushed for months) would recount a day whose raw
+        # events are gone: its rollup would shrink to the late lines alone.
+        cutoff = day_bounds(first_kept, first_kept)[0]
+        kept = [r for r in rows if r["created_at"] >= cutoff]
+        if len(kept) < len(rows):
+            log.warning("dropping %d tracked events older than the raw retention", len(rows) - len(kept))
+        rows = kept
+        touched = {(event_id, day) for event_id, day in touched if day >= first_kept}
     rows = _existing_targets(rows)
     if rows:
         db.session.execute(insert(TrackedEvent), rows)
@@ -259,11 +299,14 @@ def refresh_rollups(event_days) -> None:
 
 
 def rebuild_rollups(first: date | None = None, last: date | None = None) -> int:
-    """Recount every rollup between two local days (all of them by default) and commit; return days rebuilt."""
+    """Recount every rollup between two local days (all of them by default) and commit; return days rebuilt.
+
+    Days whose raw events the retention has deleted keep their rollups: there is nothing left to recount.
+    """
     bounds = db.session.execute(select(func.min(TrackedEvent.created_at), func.max(TrackedEvent.created_at))).one()
     if bounds[0] is None:
         return 0
-    first = first or local_day(bounds[0])
+    first = max(first or local_day(bounds[0]), raw_kept_from() or date.min)
     last = last or local_day(bounds[1])
     day, count = first, 0
     while day <= last:
